@@ -17,15 +17,20 @@ from aha.errors import AhaError
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="smollm2-135m",
-                        help="shipped name (smollm2-135m), Hugging Face model directory, .gguf file or checkpoint")
+    parser.add_argument(
+        "--model",
+        default="smollm2-135m",
+        help="shipped name (smollm2-135m), Hugging Face model directory, .gguf file or checkpoint",
+    )
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
-    parser.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 (default: float32 on CPU, "
-                        "bfloat16 on CUDA)")
+    parser.add_argument(
+        "--dtype", default=None, help="float32 | bfloat16 | float16 (default: float32 on CPU, bfloat16 on CUDA)"
+    )
 
 
-def _add_sampling_options(parser: argparse.ArgumentParser, *, n: int, temperature: float, top_p: float,
-                          max_new_tokens: int) -> None:
+def _add_sampling_options(
+    parser: argparse.ArgumentParser, *, n: int, temperature: float, top_p: float, max_new_tokens: int
+) -> None:
     parser.add_argument("--n", type=int, default=n, help=f"samples per prompt (default {n})")
     parser.add_argument("--temperature", type=float, default=temperature, help="0 = greedy")
     parser.add_argument("--top-p", type=float, default=top_p)
@@ -66,12 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _sampling(args: argparse.Namespace, **extra: object):  # noqa: ANN202
+def _sampling(args: argparse.Namespace, **extra: object):
     from aha.rollout.engine import SamplingParams
 
     try:
-        return SamplingParams(n=args.n, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
-                              max_new_tokens=args.max_new_tokens, seed=args.seed, **extra)
+        return SamplingParams(
+            n=args.n,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            top_k=args.top_k,
+            max_new_tokens=args.max_new_tokens,
+            seed=args.seed,
+            **extra,
+        )
     except ValueError as error:
         raise AhaError(str(error)) from error
 
@@ -82,9 +94,17 @@ def _generate(args: argparse.Namespace) -> int:
     from aha.stages.generate import GenerateConfig, run
 
     cfg = GenerateConfig(
-        model=args.model, prompt=args.prompt, prompts=args.prompts, prompt_field=args.prompt_field, out=args.out,
-        template=args.template, system=args.system, think=args.think,
-        sampling=_sampling(args, stop=tuple(args.stop)), max_rows=args.max_rows, device=args.device,
+        model=args.model,
+        prompt=args.prompt,
+        prompts=args.prompts,
+        prompt_field=args.prompt_field,
+        out=args.out,
+        template=args.template,
+        system=args.system,
+        think=args.think,
+        sampling=_sampling(args, stop=tuple(args.stop)),
+        max_rows=args.max_rows,
+        device=args.device,
         dtype=args.dtype,
     )
     bars: list[tqdm] = []  # created at the first decode step, after the model has loaded
@@ -110,20 +130,31 @@ def _bench_generate(args: argparse.Namespace) -> int:
 
     _sampling(args)  # validates the sampling options
     cfg = GenerateBenchConfig(
-        model=args.model, prompts=args.prompts, n=args.n, max_new_tokens=args.max_new_tokens,
-        temperature=args.temperature, top_p=args.top_p, ignore_eos=args.ignore_eos, seed=args.seed,
-        device=args.device, dtype=args.dtype,
+        model=args.model,
+        prompts=args.prompts,
+        n=args.n,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        ignore_eos=args.ignore_eos,
+        seed=args.seed,
+        device=args.device,
+        dtype=args.dtype,
     )
     result = run(cfg)
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"model {result['model']} on {result['device']} ({result['dtype']}, {result['threads']} threads): "
-          f"{result['prompts']} prompts x {result['n']} samples x {result['max_new_tokens']} new tokens"
-          + (" (EOS ignored)" if result["ignore_eos"] else ""))
+    print(
+        f"model {result['model']} on {result['device']} ({result['dtype']}, {result['threads']} threads): "
+        f"{result['prompts']} prompts x {result['n']} samples x {result['max_new_tokens']} new tokens"
+        + (" (EOS ignored)" if result["ignore_eos"] else "")
+    )
     for name in ("transformers", "aha"):
-        print(f"  {name:<13} {result[name + '_tokens']:>6} tokens in {result[name + '_seconds']:>7.2f} s = "
-              f"{result[name + '_tokens_per_s']:>7.1f} tokens/s")
+        print(
+            f"  {name:<13} {result[name + '_tokens']:>6} tokens in {result[name + '_seconds']:>7.2f} s = "
+            f"{result[name + '_tokens_per_s']:>7.1f} tokens/s"
+        )
     print(f"  ratio aha / transformers: {result['ratio']:.2f}x")
     return 0
 

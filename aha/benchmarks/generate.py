@@ -80,8 +80,12 @@ def run(cfg: GenerateBenchConfig) -> dict[str, Any]:
     template = get_template("chat" if getattr(loaded.tokenizer, "chat_template", None) else "raw")
     prompts = [template.encode(PROMPTS[i % len(PROMPTS)], loaded.tokenizer) for i in range(cfg.prompts)]
     params = SamplingParams(
-        n=cfg.n, temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens,
-        seed=cfg.seed, ignore_eos=cfg.ignore_eos,
+        n=cfg.n,
+        temperature=cfg.temperature,
+        top_p=cfg.top_p,
+        max_new_tokens=cfg.max_new_tokens,
+        seed=cfg.seed,
+        ignore_eos=cfg.ignore_eos,
     )
     engine = Engine(loaded.model, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.prompts * cfg.n)
     hf = reference_model(loaded)
@@ -100,9 +104,17 @@ def run(cfg: GenerateBenchConfig) -> dict[str, Any]:
         extra = {"min_new_tokens": max_new_tokens} if cfg.ignore_eos else {}
         with torch.no_grad():
             out = hf.generate(
-                input_ids=input_ids, attention_mask=attention_mask, do_sample=True, temperature=cfg.temperature,
-                top_p=cfg.top_p, top_k=0, max_new_tokens=max_new_tokens, num_return_sequences=cfg.n,
-                pad_token_id=pad, eos_token_id=eos, **extra,
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                do_sample=True,
+                temperature=cfg.temperature,
+                top_p=cfg.top_p,
+                top_k=0,
+                max_new_tokens=max_new_tokens,
+                num_return_sequences=cfg.n,
+                pad_token_id=pad,
+                eos_token_id=eos,
+                **extra,
             )
         return _count_hf_tokens(out[:, width:], set(eos), cfg.ignore_eos)
 

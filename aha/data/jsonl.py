@@ -31,7 +31,9 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
 def field(record: dict[str, Any], name: str, kind: type, path: str | Path, line: int) -> Any:
     """record[name], checked to be of `kind`; a DataError names file, line and field otherwise."""
     if name not in record:
-        raise DataError(f"{path}:{line}: missing field {name!r} (fields present: {', '.join(sorted(record)) or 'none'})")
+        raise DataError(
+            f"{path}:{line}: missing field {name!r} (fields present: {', '.join(sorted(record)) or 'none'})"
+        )
     value = record[name]
     if not isinstance(value, kind):
         raise DataError(f"{path}:{line}: field {name!r} must be {kind.__name__}, got {type(value).__name__}")

@@ -93,9 +93,7 @@ def _write_model(loaded: LoadedModel, directory: Path) -> None:
     loaded.tokenizer.save_pretrained(directory)
 
 
-def save_checkpoint(
-    loaded: LoadedModel, path: str | Path, extra: Callable[[Path], None] | None = None
-) -> Path:
+def save_checkpoint(loaded: LoadedModel, path: str | Path, extra: Callable[[Path], None] | None = None) -> Path:
     """Save model, config, generation config and tokenizer to path atomically.
 
     `extra(tmp_dir)` may add files (optimizer and RNG state for exact resume) inside the same atomic write.

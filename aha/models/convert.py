@@ -57,7 +57,7 @@ def hf_from_native(native: dict[str, torch.Tensor], spec: DecoderSpec) -> dict[s
         for kind in ("weight", "bias"):
             qkv = native.get(f"layers.{i}.attn.qkv.{kind}")
             if qkv is not None:
-                for p, part in zip("qkv", qkv.split((q_size, kv_size, kv_size))):
+                for p, part in zip("qkv", qkv.split((q_size, kv_size, kv_size)), strict=True):
                     out[f"{prefix}.self_attn.{p}_proj.{kind}"] = part
             gate_up = native.get(f"layers.{i}.mlp.gate_up.{kind}")
             if gate_up is not None:

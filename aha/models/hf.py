@@ -6,6 +6,7 @@ Shapes: B rows, T tokens, V vocab.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 
 import torch
@@ -45,6 +46,9 @@ class HFCausalLM(nn.Module):
     def __init__(self, hf: PreTrainedModel) -> None:
         super().__init__()
         self.hf = hf
+        # transformers renamed `past_key_values` to `cache` in 5.x (the old name goes in 5.40).
+        parameters = inspect.signature(hf.forward).parameters
+        self._cache_arg = "cache" if "cache" in parameters else "past_key_values"
 
     @property
     def device(self) -> torch.device:
@@ -85,9 +89,9 @@ class HFCausalLM(nn.Module):
             input_ids=input_ids,
             attention_mask=cache.mask,
             position_ids=self._positions(cache.mask),
-            past_key_values=cache.past,
             use_cache=True,
             logits_to_keep=1,
+            **{self._cache_arg: cache.past},
         )
         return out.logits[:, -1].float()
 
@@ -102,7 +106,7 @@ class HFCausalLM(nn.Module):
             input_ids=tokens[:, None],
             attention_mask=cache.mask,
             position_ids=positions,
-            past_key_values=cache.past,
             use_cache=True,
+            **{self._cache_arg: cache.past},
         )
         return out.logits[:, -1].float()

@@ -10,8 +10,8 @@ Shapes: B rows, T new tokens, S cached slots, H query heads, K key/value heads, 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -272,9 +272,7 @@ class NativeDecoder(nn.Module):
         head = self.embed.weight if self.lm_head is None else self.lm_head.weight
         return PackedLinears.pack(layers, {id(head): head}, rows)
 
-    def _run(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, cache: KVCache | None
-    ) -> torch.Tensor:
+    def _run(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, cache: KVCache | None) -> torch.Tensor:
         """Final hidden states [B,T,hidden] (before the last norm) of padded rows input_ids [B,T].
 
         attention_mask [B,T] marks real tokens; padding may sit left or right. Positions count real tokens only.
@@ -321,7 +319,7 @@ class NativeDecoder(nn.Module):
 
         packed: weights from `pack()`, which must be current (taken after the last weight update).
         """
-        linear: Linear = plain_linear if not packed else packed
+        linear: Linear = packed if packed else plain_linear
         positions = cache.next_positions()[:, None]  # [B,1]
         cos, sin = self._rope(positions)
         x = self.embed(tokens[:, None])  # [B,1,hidden]

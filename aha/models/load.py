@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from torch import nn
 
@@ -101,7 +101,9 @@ def resolve(spec: str | Path) -> tuple[Literal["gguf", "hf_dir"], Path]:
     if path.is_file() and path.suffix == ".gguf":
         return "gguf", path
     if path.is_file():
-        raise ModelLoadError(f"{path} is a file but not .gguf: give its directory if it belongs to a Hugging Face model")
+        raise ModelLoadError(
+            f"{path} is a file but not .gguf: give its directory if it belongs to a Hugging Face model"
+        )
     raise ModelLoadError(
         f"model {str(spec)!r} not found: not a shipped name ({', '.join(SHIPPED)}), "
         "an existing directory or a .gguf file; check the path"
@@ -197,6 +199,8 @@ def _build_hf(config: Any, state: dict[str, torch.Tensor] | None, path: Path) ->
 
     from aha.models.hf import HFCausalLM
 
+    if state is None:
+        check_weight_files(path)
     try:
         if state is None:
             hf = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype=torch.float32)
@@ -234,8 +238,8 @@ def _read_hf_dir(path: Path) -> tuple[Any, Any]:
     return tokenizer, config
 
 
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """All tensors of a Hugging Face directory: model.safetensors, or the shards its index lists."""
+def _weight_files(path: Path) -> list[Path]:
+    """model.safetensors, or the shards a model.safetensors.index.json lists; each must exist."""
     index = path / "model.safetensors.index.json"
     if index.is_file():
         try:
@@ -245,16 +249,34 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         files = [path / shard for shard in shards]
     else:
         files = [path / "model.safetensors"]
-    state: dict[str, torch.Tensor] = {}
     for file in files:
         if not file.is_file():
             raise ModelLoadError(f"{file} is missing: the checkpoint is incomplete (only safetensors weights are read)")
+    return files
+
+
+def _corrupt(file: Path, error: BaseException) -> ModelLoadError:
+    return ModelLoadError(f"{file} is truncated or corrupt ({_first_line(error)}); save or copy the checkpoint again")
+
+
+def check_weight_files(path: Path) -> None:
+    """Open every weight file's header, so a truncated file is named before transformers reads it."""
+    for file in _weight_files(path):
+        try:
+            with safe_open(file, "pt"):
+                pass
+        except (SafetensorError, OSError) as error:
+            raise _corrupt(file, error) from error
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """All tensors of a Hugging Face directory: model.safetensors, or the shards its index lists."""
+    state: dict[str, torch.Tensor] = {}
+    for file in _weight_files(path):
         try:
             state.update(load_file(file))
         except (SafetensorError, OSError) as error:
-            raise ModelLoadError(
-                f"{file} is truncated or corrupt ({_first_line(error)}); save or copy the checkpoint again"
-            ) from error
+            raise _corrupt(file, error) from error
     return state
 
 

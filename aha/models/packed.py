@@ -44,7 +44,9 @@ class PackedLinears:
 
     @classmethod
     @torch.no_grad()
-    def pack(cls, layers: list[nn.Linear], extra: dict[int, torch.Tensor] | None = None, rows: int = 32) -> PackedLinears:
+    def pack(
+        cls, layers: list[nn.Linear], extra: dict[int, torch.Tensor] | None = None, rows: int = 32
+    ) -> PackedLinears:
         """Pack layers (and extra {key: weight} matrices, e.g. a tied lm_head) for about `rows` rows per call."""
         weights: dict[int, tuple[torch.Tensor, torch.Tensor | None]] = {}
         items = [(id(layer), layer.weight, layer.bias) for layer in layers]

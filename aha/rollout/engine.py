@@ -112,8 +112,9 @@ class Engine:
         prompt under the same key gets the same samples in any batch. progress(tokens, finished) is
         called after every decode step with the tokens generated and completions finished in it.
         """
-        return list(self.iter_generate(prompts, params, prompt_keys=prompt_keys, share_prefix=share_prefix,
-                                       progress=progress))
+        return list(
+            self.iter_generate(prompts, params, prompt_keys=prompt_keys, share_prefix=share_prefix, progress=progress)
+        )
 
     def iter_generate(
         self,
@@ -140,9 +141,7 @@ class Engine:
                 group = rows[offset * params.n : (offset + 1) * params.n]
                 yield [self._completion(row, params) for row in group]
 
-    def _prefill(
-        self, prompts: list[list[int]], n: int, share_prefix: bool, capacity: int
-    ) -> tuple[Any, torch.Tensor]:
+    def _prefill(self, prompts: list[list[int]], n: int, share_prefix: bool, capacity: int) -> tuple[Any, torch.Tensor]:
         """Prefill and return (cache with P*n rows, next-token logits [P*n,V])."""
         device = self.model.device
         repeats = torch.arange(len(prompts), device=device).repeat_interleave(n)  # [B]
@@ -178,7 +177,7 @@ class Engine:
             u = torch.tensor([uniform(rows[r].seed, step) for r in in_cache], dtype=torch.float64, device=device)
             tokens, logp = sample(logits, u, temperature=params.temperature, top_k=params.top_k, top_p=params.top_p)
             generated = finished = 0
-            for r, token, lp in zip(in_cache, tokens.tolist(), logp.tolist()):
+            for r, token, lp in zip(in_cache, tokens.tolist(), logp.tolist(), strict=True):
                 row = rows[r]
                 if row.finish_reason is not None:
                     continue

@@ -61,18 +61,21 @@ def run(cfg: GenerateConfig, progress: Callable[[int, int], None] | None = None)
         for group in engine.iter_generate(token_ids, cfg.sampling, progress=progress):
             for completion in group:
                 prompt, record = items[completion.prompt_index]
-                write_record(out, {
-                    "prompt_index": completion.prompt_index,
-                    "sample_index": completion.sample_index,
-                    "prompt": prompt,
-                    "response": template.response(completion.text),
-                    "completion": completion.text,
-                    "finish_reason": completion.finish_reason,
-                    "num_tokens": len(completion.token_ids),
-                    "token_ids": completion.token_ids,
-                    "logprobs": [round(lp, 6) for lp in completion.logprobs],
-                    "record": {k: v for k, v in record.items() if k != cfg.prompt_field},
-                })
+                write_record(
+                    out,
+                    {
+                        "prompt_index": completion.prompt_index,
+                        "sample_index": completion.sample_index,
+                        "prompt": prompt,
+                        "response": template.response(completion.text),
+                        "completion": completion.text,
+                        "finish_reason": completion.finish_reason,
+                        "num_tokens": len(completion.token_ids),
+                        "token_ids": completion.token_ids,
+                        "logprobs": [round(lp, 6) for lp in completion.logprobs],
+                        "record": {k: v for k, v in record.items() if k != cfg.prompt_field},
+                    },
+                )
                 written += 1
     finally:
         if out is not sys.stdout:

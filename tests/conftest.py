@@ -1,0 +1,57 @@
+"""Shared fixtures: the real default model (native, fp32) and transformers' own model read from the same
+GGUF file, as the independent reference."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from aha.models import load
+from aha.models.load import shipped_path
+from tests.helpers import PROMPTS, write_tiny_model
+
+
+@pytest.fixture(scope="session")
+def smollm():
+    """SmolLM2-135M-Instruct on the native decoder, fp32, CPU."""
+    torch.manual_seed(0)
+    return load("smollm2-135m")
+
+
+@pytest.fixture(scope="session")
+def hf_smollm():
+    """transformers' LlamaForCausalLM dequantized straight from the shipped GGUF (not through aha)."""
+    from transformers import AutoModelForCausalLM
+
+    path = shipped_path("smollm2-135m")
+    return AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32).eval()
+
+
+@pytest.fixture(scope="session")
+def chat_prompts(smollm):
+    """Token ids of PROMPTS under the model's chat template."""
+    from aha.data.templates import get_template
+
+    template = get_template("chat")
+    return [template.encode(p, smollm.tokenizer) for p in PROMPTS]
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory, smollm):
+    """A 2-layer Llama with SmolLM2's tokenizer: fast enough for CLI and checkpoint tests."""
+    from transformers import LlamaConfig
+
+    config = LlamaConfig(
+        vocab_size=len(smollm.tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=2,
+    )
+    return write_tiny_model(tmp_path_factory.mktemp("tiny-llama"), config, smollm.tokenizer)
