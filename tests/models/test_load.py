@@ -116,12 +116,35 @@ def test_missing_shipping_package_says_how_to_install(monkeypatch):
         load("ghost-1m")
 
 
-def test_cli_prints_one_line_for_a_bad_model(tmp_path):
+def _broken_copy(source, target, kind):
+    target.mkdir()
+    for file in source.iterdir():
+        (target / file.name).write_bytes(file.read_bytes())
+    if kind == "truncated":
+        weights = target / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:1000])
+    else:
+        config = json.loads((target / "config.json").read_text())
+        config["model_type"] = "frobnicator"
+        (target / "config.json").write_text(json.dumps(config))
+    return target
+
+
+@pytest.mark.parametrize(
+    ("kind", "says"),
+    [
+        ("missing", "not found"),
+        ("truncated", "truncated or corrupt"),
+        ("unsupported", "unsupported architecture"),
+    ],
+)
+def test_cli_prints_one_line_for_a_bad_model(tiny_llama_dir, tmp_path, kind, says):
+    model = tmp_path / "missing" if kind == "missing" else _broken_copy(tiny_llama_dir, tmp_path / "m", kind)
     out = subprocess.run(
-        [sys.executable, "-m", "aha", "generate", "--model", str(tmp_path / "missing"), "--prompt", "hi"],
+        [sys.executable, "-m", "aha", "generate", "--model", str(model), "--prompt", "hi"],
         capture_output=True,
         text=True,
     )
     assert out.returncode == 2
     lines = [line for line in out.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("aha: error:") and "not found" in lines[0]
+    assert len(lines) == 1 and lines[0].startswith("aha: error:") and says in lines[0], out.stderr

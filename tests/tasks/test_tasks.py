@@ -1,0 +1,73 @@
+"""Arithmetic generator and JSONL task loading."""
+
+from __future__ import annotations
+
+import doctest
+import re
+
+import pytest
+
+from aha.errors import ConfigError, DataError
+from aha.tasks import arithmetic, load_samples
+
+
+def test_arithmetic_answers_are_correct_and_deterministic():
+    first = arithmetic.generate(200, seed=1, difficulty=5)
+    assert first == arithmetic.generate(200, seed=1, difficulty=5)
+    assert first != arithmetic.generate(200, seed=2, difficulty=5)
+    for sample in first:
+        expression = re.fullmatch(r"What is (.*)\?", sample.prompt).group(1)
+        assert int(sample.answer) == eval(expression)  # independent check by Python's own arithmetic
+    assert len({s.prompt for s in first}) == 200 and len({s.id for s in first}) == 200
+
+
+def test_difficulty_sets_operands_and_operators():
+    easy = arithmetic.generate(50, seed=0, difficulty=1)
+    assert all(re.fullmatch(r"What is \d \+ \d\?", s.prompt) for s in easy)
+    hard = arithmetic.generate(50, seed=0, difficulty=6)
+    assert all(len(re.findall(r"\d+", s.prompt)) == 3 for s in hard)
+
+
+def test_held_out_excludes_training_prompts():
+    train = arithmetic.generate(300, seed=0, difficulty=2)
+    held_out = arithmetic.generate(100, seed=1, difficulty=2, exclude=frozenset(s.prompt for s in train))
+    assert not {s.prompt for s in train} & {s.prompt for s in held_out}
+
+
+def test_impossible_requests_are_config_errors():
+    with pytest.raises(ConfigError, match="difficulty 9"):
+        arithmetic.generate(1, seed=0, difficulty=9)
+    with pytest.raises(ConfigError, match="fewer than 100 distinct"):
+        arithmetic.generate(100, seed=0, difficulty=1)  # only 81 one-digit sums exist
+
+
+def test_evaluate_doctest():
+    assert doctest.testmod(arithmetic).failed == 0
+
+
+def test_load_samples_maps_fields_and_keeps_the_rest(tmp_path):
+    path = tmp_path / "gsm.jsonl"
+    path.write_text('{"id": "a", "question": "q1", "answer": "3", "solution": "s"}\n{"question": "q2", "answer": 4}\n')
+    samples = load_samples(path, prompt_field="question")
+    assert [(s.id, s.prompt, s.answer) for s in samples] == [("a", "q1", "3"), ("gsm/2", "q2", "4")]
+    assert samples[0].meta == {"solution": "s"}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"prompt": "p"}\n', r"x\.jsonl:1: field 'answer'"),
+        ('{"prompt": "p", "answer": ""}\n', r"x\.jsonl:1: field 'answer'"),
+        ('{"answer": "1"}\n', r"x\.jsonl:1: missing field 'prompt'"),
+        (
+            '{"id": 1, "prompt": "p", "answer": "1"}\n{"id": 1, "prompt": "q", "answer": "2"}\n',
+            r"x\.jsonl:2: duplicate id '1' \(first on line 1\)",
+        ),
+        ("\n", r"x\.jsonl: no records"),
+    ],
+)
+def test_load_samples_errors_name_file_line_and_field(tmp_path, content, message):
+    path = tmp_path / "x.jsonl"
+    path.write_text(content)
+    with pytest.raises(DataError, match=message):
+        load_samples(path)
