@@ -74,6 +74,10 @@ class HFCausalLM(nn.Module):
         )
         return out.logits
 
+    def completion_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, start: int) -> torch.Tensor:
+        """Logits [B,T-start,V] predicting tokens start..T-1 of input_ids [B,T]."""
+        return self.forward(input_ids, attention_mask)[:, start - 1 : -1]
+
     def new_cache(self, batch: int, max_slots: int) -> HFCache:
         return HFCache(capacity=max_slots)
 

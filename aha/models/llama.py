@@ -301,6 +301,14 @@ class NativeDecoder(nn.Module):
         """Logits [B,T,V] for every position of padded rows input_ids [B,T]."""
         return self._logits(self._run(input_ids, attention_mask, None))
 
+    def completion_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, start: int) -> torch.Tensor:
+        """Logits [B,T-start,V] predicting tokens start..T-1 of input_ids [B,T].
+
+        The vocabulary projection, the largest matmul per position, runs at those positions only.
+        """
+        hidden = self._run(input_ids, attention_mask, None)[:, start - 1 : -1]
+        return self._logits(hidden)
+
     def new_cache(self, batch: int, max_slots: int) -> KVCache:
         spec = self.spec
         shape = (batch, spec.num_kv_heads, max_slots, spec.head_dim)

@@ -1,0 +1,1 @@
+"""Training pieces shared by the stages: rollout batches, the policy update, optimiser and schedule."""

@@ -1,0 +1,105 @@
+"""One policy update over a rollout batch: micro-batched forward/backward, clipping, optimiser step.
+
+Micro-batches are weighted so that the accumulated gradient equals that of the whole mini-batch at
+once: each micro-batch's aggregated loss is scaled by its share of the aggregation's unit (tokens for
+token_mean, sequences otherwise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from aha.algo import aggregate
+from aha.algo.logprobs import token_entropy, token_logprobs
+from aha.algo.loss import grpo_token_loss
+from aha.train.batch import RolloutBatch
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateConfig:
+    temperature: float = 1.0  # the sampling temperature: log-probs are of softmax(logits / temperature)
+    eps_low: float = 0.2  # clip range below 1 (DeepSeek-R1: 0.2 ... 10 in later stages)
+    eps_high: float = 0.2  # clip range above 1 (DAPO clip-higher: 0.28)
+    dual_clip: float | None = None
+    beta: float = 0.0  # KL coefficient; 0 loads no reference model
+    kl_estimator: str = "k3"
+    aggregation: str = "seq_mean_token_mean"
+    max_tokens: int = 0  # Dr.GRPO's constant normaliser (the max completion length)
+    micro_rows: int = 8  # rows per forward/backward
+    max_grad_norm: float = 1.0
+
+
+def micro_weight(name: str, micro_mask: torch.Tensor, total_mask: torch.Tensor) -> float:
+    """Share of a micro-batch in the aggregation's unit: tokens for token_mean, sequences otherwise."""
+    if name == "token_mean":
+        return float(micro_mask.sum()) / max(float(total_mask.sum()), 1.0)
+    return micro_mask.shape[0] / total_mask.shape[0]
+
+
+def policy_logprobs(model: Any, batch: RolloutBatch, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probs [B,Tc] (with grad) and entropies [B,Tc] (no grad) of the completion tokens."""
+    logits = model.completion_logits(batch.input_ids, batch.attention_mask, batch.prompt_width)  # [B,Tc,V]
+    return token_logprobs(logits, batch.completion_ids, temperature), token_entropy(logits, temperature)
+
+
+def update(
+    model: Any,
+    optimizer: torch.optim.Optimizer,
+    batch: RolloutBatch,
+    cfg: UpdateConfig,
+    ref_model: Any | None = None,
+) -> dict[str, float]:
+    """Accumulate the gradient of the GRPO loss over micro-batches, clip it, step; return the statistics."""
+    reduce = aggregate.get(cfg.aggregation)
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    sums = {"loss": 0.0, "clipped": 0.0, "kl": 0.0, "entropy": 0.0, "ratio_max": 0.0, "ratio_mean": 0.0}
+    tokens = float(batch.mask.sum())
+    for start in range(0, batch.rows, cfg.micro_rows):
+        micro = batch.select(slice(start, start + cfg.micro_rows))
+        if float(micro.mask.sum()) == 0:
+            continue
+        logp, entropy = policy_logprobs(model, micro, cfg.temperature)
+        ref_logp = None
+        if cfg.beta > 0:
+            if ref_model is None:
+                raise ValueError("beta > 0 needs a reference model")
+            with torch.no_grad():
+                ref_logp = policy_logprobs(ref_model, micro, cfg.temperature)[0]
+        per_token, stats = grpo_token_loss(
+            logp,
+            micro.old_logp,
+            micro.adv,
+            eps_low=cfg.eps_low,
+            eps_high=cfg.eps_high,
+            dual_clip=cfg.dual_clip,
+            ref_logp=ref_logp,
+            beta=cfg.beta,
+            kl_estimator=cfg.kl_estimator,
+        )
+        loss = reduce(per_token, micro.mask, cfg.max_tokens) * micro_weight(cfg.aggregation, micro.mask, batch.mask)
+        loss.backward()
+        sums["loss"] += float(loss.detach())
+        mask = micro.mask
+        sums["clipped"] += float((stats["clipped"] * mask).sum())
+        sums["kl"] += float((stats["kl"] * mask).sum()) if "kl" in stats else 0.0
+        sums["entropy"] += float((entropy * mask).sum())
+        sums["ratio_mean"] += float((stats["ratio"] * mask).sum())
+        sums["ratio_max"] = max(sums["ratio_max"], float((stats["ratio"] * mask).max()))
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    model.eval()
+    per_token = {k: sums[k] / max(tokens, 1.0) for k in ("clipped", "kl", "entropy", "ratio_mean")}
+    return {
+        "loss": sums["loss"],
+        "grad_norm": float(grad_norm),
+        "ratio_max": sums["ratio_max"],
+        "clip_fraction": per_token["clipped"],
+        "kl": per_token["kl"],
+        "entropy": per_token["entropy"],
+        "ratio_mean": per_token["ratio_mean"],
+    }

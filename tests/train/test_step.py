@@ -1,0 +1,85 @@
+"""Policy update: micro-batching changes nothing, and the trainer's log-probs equal the sampler's."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from aha.algo import aggregate
+from aha.models import load
+from aha.rollout.engine import Engine, SamplingParams
+from aha.train.batch import build_batch
+from aha.train.step import UpdateConfig, policy_logprobs, update
+
+
+def _tiny_batch(seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    prompts = [torch.randint(3, 300, (n,), generator=generator).tolist() for n in (5, 9, 7, 5, 6, 8)]
+    completions = [torch.randint(3, 300, (n,), generator=generator).tolist() for n in (4, 1, 6, 3, 6, 2)]
+    old = [[-1.0 - 0.1 * i for i in range(len(c))] for c in completions]
+    adv = [1.0, -1.0, 0.5, -0.5, 0.0, 2.0]
+    return build_batch(prompts, completions, old, adv, pad_id=2)
+
+
+def _gradient(tiny_llama_dir, cfg, batch):
+    loaded = load(tiny_llama_dir)
+    captured = {}
+    optimizer = torch.optim.SGD(loaded.model.parameters(), lr=0.0)
+
+    def keep(_):
+        captured.update({n: p.grad.clone() for n, p in loaded.model.named_parameters()})
+
+    optimizer.register_step_pre_hook(lambda opt, args, kwargs: keep(opt))
+    update(loaded.model, optimizer, batch, cfg)
+    return captured
+
+
+@pytest.mark.parametrize("aggregation", sorted(aggregate.AGGREGATIONS))
+def test_micro_batches_give_the_full_batch_gradient(tiny_llama_dir, aggregation):
+    batch = _tiny_batch()
+    base = dict(aggregation=aggregation, max_tokens=6, max_grad_norm=1e9)
+    whole = _gradient(tiny_llama_dir, UpdateConfig(micro_rows=6, **base), batch)
+    pieces = _gradient(tiny_llama_dir, UpdateConfig(micro_rows=2, **base), batch)
+    for name, grad in whole.items():
+        assert torch.allclose(grad, pieces[name], atol=1e-6, rtol=1e-4), name
+
+
+def test_batch_select_trims_padding_without_changing_logprobs(tiny_llama_dir):
+    loaded = load(tiny_llama_dir)
+    batch = _tiny_batch()
+    with torch.no_grad():
+        full = policy_logprobs(loaded.model, batch, 1.0)[0]
+        part = policy_logprobs(loaded.model, batch.select(slice(3, 5)), 1.0)[0]
+    width = part.shape[1]
+    assert torch.allclose(full[3:5, :width] * batch.mask[3:5, :width], part * batch.mask[3:5, :width], atol=1e-5)
+
+
+def test_trainer_logprobs_equal_sampler_logprobs_on_the_real_model(smollm, chat_prompts):
+    """With mu = 1 the sampler's log-probs stand in for the old policy's: the ratio must start at 1."""
+    engine = Engine(smollm.model, smollm.tokenizer, smollm.eos_token_ids)
+    groups = engine.generate(chat_prompts, SamplingParams(n=3, temperature=0.8, max_new_tokens=24, seed=2))
+    completions = [c for g in groups for c in g]
+    prompts = [chat_prompts[c.prompt_index] for c in completions]
+    batch = build_batch(
+        prompts,
+        [c.token_ids for c in completions],
+        [c.logprobs for c in completions],
+        [0.0] * len(completions),
+        pad_id=2,
+    )
+    with torch.no_grad():
+        logp = policy_logprobs(smollm.model, batch, 0.8)[0]
+    assert ((logp - batch.old_logp) * batch.mask).abs().max().item() <= 1e-4
+
+
+def test_positive_advantage_makes_its_completion_more_likely(tiny_llama_dir):
+    loaded = load(tiny_llama_dir)
+    batch = build_batch([[5, 6, 7], [5, 6, 7]], [[40, 41], [50, 51]], [[0.0, 0.0], [0.0, 0.0]], [1.0, -1.0], 2)
+    with torch.no_grad():
+        before = policy_logprobs(loaded.model, batch, 1.0)[0]
+    batch.old_logp = before.clone()
+    optimizer = torch.optim.AdamW(loaded.model.parameters(), lr=1e-3)
+    update(loaded.model, optimizer, batch, UpdateConfig())
+    with torch.no_grad():
+        after = policy_logprobs(loaded.model, batch, 1.0)[0]
+    assert after[0].sum() > before[0].sum() and after[1].sum() < before[1].sum()
