@@ -30,6 +30,7 @@ class Template:
     name: str  # one of TEMPLATE_NAMES
     system: str | None = None  # chat only: a system message (None keeps the template's default)
     prefill: str = ""  # text appended after the prompt as the start of the response, e.g. "<think>\n"
+    examples: tuple[tuple[str, str], ...] = ()  # chat only: solved (question, response) turns shown first
 
     def render(self, prompt: str, tokenizer: Any) -> str:
         """The full prompt text, including any pre-filled response opening."""
@@ -40,6 +41,8 @@ class Template:
         if not getattr(tokenizer, "chat_template", None):
             raise ConfigError("template 'chat': this model's tokenizer has no chat template; use raw or r1zero")
         messages = [] if self.system is None else [{"role": "system", "content": self.system}]
+        for question, response in self.examples:
+            messages += [{"role": "user", "content": question}, {"role": "assistant", "content": response}]
         messages.append({"role": "user", "content": prompt})
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return text + self.prefill
@@ -62,13 +65,20 @@ class Template:
         return self.prefill + completion
 
 
-def get_template(name: str, *, system: str | None = None, think: bool = False) -> Template:
-    """A template by name; think=True pre-fills "<think>\\n" so every response opens its reasoning."""
+def get_template(
+    name: str, *, system: str | None = None, think: bool = False, examples: tuple[tuple[str, str], ...] = ()
+) -> Template:
+    """A template by name; think=True pre-fills "<think>\\n" so every response opens its reasoning.
+
+    examples are solved (question, response) turns shown before the question (chat only).
+    """
     if name not in TEMPLATE_NAMES:
         raise ConfigError(f"template {name!r} is not one of {', '.join(TEMPLATE_NAMES)}")
     if system is not None and name != "chat":
         raise ConfigError(f"template {name!r} takes no system message (only 'chat' does)")
+    if examples and name != "chat":
+        raise ConfigError(f"template {name!r} takes no example turns (only 'chat' does)")
     prefill = "<think>\n" if think else ""
     if name == "r1zero" and think:
         prefill = " <think>"
-    return Template(name=name, system=system, prefill=prefill)
+    return Template(name=name, system=system, prefill=prefill, examples=tuple(examples))

@@ -2,11 +2,56 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from aha.data.jsonl import field, read_jsonl
-from aha.errors import DataError
+from aha.errors import ConfigError, DataError
 from aha.types import Sample
+
+TASKS = ("arithmetic", "jsonl")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskConfig:
+    name: str = "arithmetic"  # arithmetic (generated) | jsonl (files)
+    difficulty: int = 2  # arithmetic: level in aha.tasks.arithmetic.DIFFICULTY
+    train_size: int = 5000  # arithmetic: training prompts generated
+    path: str | None = None  # jsonl: training prompts
+    held_out_path: str | None = None  # jsonl: held-out prompts
+    prompt_field: str = "prompt"
+    answer_field: str = "answer"
+    held_out: int = 200  # held-out prompts evaluated (the first ones of the held-out set)
+
+    def __post_init__(self) -> None:
+        if self.name not in TASKS:
+            raise ConfigError(f"task {self.name!r} is not one of {', '.join(TASKS)}")
+        if self.name == "jsonl" and (self.path is None or self.held_out_path is None):
+            raise ConfigError("task jsonl needs path and held_out_path")
+
+
+def build_task(cfg: TaskConfig, seed: int) -> tuple[list[Sample], list[Sample]]:
+    """(training samples, held-out samples); held-out prompts never appear in training."""
+    if cfg.name == "arithmetic":
+        from aha.tasks import arithmetic
+
+        train = arithmetic.generate(cfg.train_size, seed=seed, difficulty=cfg.difficulty)
+        held = arithmetic.generate(
+            cfg.held_out,
+            seed=seed + 1_000_003,
+            difficulty=cfg.difficulty,
+            exclude=frozenset(s.prompt for s in train),
+            prefix="arith-held-out",
+        )
+        return train, held
+    assert cfg.path is not None and cfg.held_out_path is not None
+    fields = {"prompt_field": cfg.prompt_field, "answer_field": cfg.answer_field}
+    train = load_samples(cfg.path, **fields)
+    held = load_samples(cfg.held_out_path, **fields)[: cfg.held_out]
+    overlap = {s.prompt for s in train} & {s.prompt for s in held}
+    if overlap:
+        raise DataError(f"{cfg.held_out_path}: {len(overlap)} held-out prompts also appear in {cfg.path}")
+    return train, held
 
 
 def load_samples(

@@ -20,7 +20,6 @@ from aha.train.batch import RolloutBatch
 
 @dataclass(frozen=True, kw_only=True)
 class UpdateConfig:
-    temperature: float = 1.0  # the sampling temperature: log-probs are of softmax(logits / temperature)
     eps_low: float = 0.2  # clip range below 1 (DeepSeek-R1: 0.2 ... 10 in later stages)
     eps_high: float = 0.2  # clip range above 1 (DAPO clip-higher: 0.28)
     dual_clip: float | None = None
@@ -51,8 +50,12 @@ def update(
     batch: RolloutBatch,
     cfg: UpdateConfig,
     ref_model: Any | None = None,
+    temperature: float = 1.0,
 ) -> dict[str, float]:
-    """Accumulate the gradient of the GRPO loss over micro-batches, clip it, step; return the statistics."""
+    """Accumulate the gradient of the GRPO loss over micro-batches, clip it, step; return the statistics.
+
+    temperature is the sampling temperature: log-probs are those of softmax(logits / temperature).
+    """
     reduce = aggregate.get(cfg.aggregation)
     model.train()
     optimizer.zero_grad(set_to_none=True)
@@ -62,13 +65,13 @@ def update(
         micro = batch.select(slice(start, start + cfg.micro_rows))
         if float(micro.mask.sum()) == 0:
             continue
-        logp, entropy = policy_logprobs(model, micro, cfg.temperature)
+        logp, entropy = policy_logprobs(model, micro, temperature)
         ref_logp = None
         if cfg.beta > 0:
             if ref_model is None:
                 raise ValueError("beta > 0 needs a reference model")
             with torch.no_grad():
-                ref_logp = policy_logprobs(ref_model, micro, cfg.temperature)[0]
+                ref_logp = policy_logprobs(ref_model, micro, temperature)[0]
         per_token, stats = grpo_token_loss(
             logp,
             micro.old_logp,

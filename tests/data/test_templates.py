@@ -58,3 +58,11 @@ def test_chat_template_missing_is_a_clear_error(tiny_llama_dir):
     tokenizer.chat_template = None
     with pytest.raises(ConfigError, match="no chat template"):
         get_template("chat").encode("x", tokenizer)
+
+
+def test_example_turns_come_before_the_question(smollm):
+    template = get_template("chat", examples=(("What is 1 + 1?", "<think> 1 + 1 = 2 </think> <answer> 2 </answer>"),))
+    text = template.render("What is 2 + 2?", smollm.tokenizer)
+    assert text.index("What is 1 + 1?") < text.index("<answer> 2 </answer>") < text.index("What is 2 + 2?")
+    with pytest.raises(ConfigError, match="example turns"):
+        get_template("raw", examples=(("q", "a"),))

@@ -1,0 +1,418 @@
+"""GRPO with rule rewards (DeepSeek-R1-Zero): sample -> score -> advantages -> update -> log -> evaluate.
+
+The loop below composes the pieces; the math lives in `aha.algo`, the sampler in `aha.rollout`, the
+update in `aha.train.step`. Every random choice derives from (seed, step, ...), so a run resumed from a
+checkpoint repeats exactly the steps an uninterrupted run would have taken.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aha.algo.advantages import get as get_advantage
+from aha.algo.advantages import zero_variance_groups
+from aha.config import to_dict
+from aha.data.templates import Template, get_template
+from aha.errors import AhaError, ConfigError
+from aha.models import DEFAULT_MODEL, LoadedModel, load, save_checkpoint
+from aha.rewards import combine
+from aha.rewards import get as get_reward
+from aha.rollout.engine import Completion, Engine, SamplingParams
+from aha.rollout.sampling import row_seed
+from aha.tasks import TaskConfig, build_task
+from aha.track.reflection import DEFAULT_WORDS, reflection_rate
+from aha.track.run_dir import RunDir
+from aha.train.batch import build_batch
+from aha.train.optim import OptimConfig, make_optimizer
+from aha.train.step import UpdateConfig, update
+from aha.types import Sample
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PromptConfig:
+    template: str = "chat"  # chat | r1zero | raw
+    system: str | None = None  # chat only
+    think: bool = False  # pre-fill "<think>" (it counts as part of the response for format rewards)
+    examples: tuple[tuple[str, ...], ...] = ()  # chat only: solved (question, response) turns
+    suffix: str = ""  # appended to every question
+    stop: tuple[str, ...] = ()  # stop strings for sampling
+
+
+@dataclass(frozen=True, kw_only=True)
+class GRPOConfig:
+    model: str = DEFAULT_MODEL
+    task: TaskConfig = field(default_factory=TaskConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    rewards: dict[str, float] = field(default_factory=lambda: {"accuracy_numeric": 1.0, "format": 0.5})
+    accuracy_reward: str = "accuracy_numeric"  # reported as accuracy (also when its weight is 0)
+    advantage: str = "group"  # group (paper) | batch_std | none (Dr.GRPO)
+    advantage_eps: float = 1e-4
+    group_size: int = 8  # G: completions per prompt
+    prompts_per_step: int = 2  # P: prompts per rollout batch
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    max_new_tokens: int = 64
+    dynamic_sampling: bool = False  # DAPO: drop groups with equal rewards and sample more prompts
+    max_refill_rounds: int = 4  # sampling rounds per step with dynamic sampling
+    overlong_filter: bool = False  # DAPO: truncated completions are left out of the loss
+    overlong_buffer: int = 0  # DAPO soft punishment: the last N tokens before the limit are penalised
+    overlong_penalty: float = 1.0  # reward lost at the limit when overlong_buffer > 0
+    mu: int = 1  # policy updates per rollout batch (DeepSeekMath's mu)
+    minibatches: int = 1  # optimiser steps per update pass
+    update: UpdateConfig = field(default_factory=UpdateConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    steps: int = 60  # rollout batches
+    eval_every: int = 10  # steps between held-out evaluations (greedy); 0 = only at the start and end
+    save_every: int = 20  # steps between checkpoints; the last step is always saved
+    keep_checkpoints: int = 2
+    log_samples: int = 4  # completions written to samples.jsonl per step
+    reflection_words: tuple[str, ...] = DEFAULT_WORDS
+    truncation_warning: float = 0.5  # warn when this share of completions hits max_new_tokens
+    max_rows: int = 64  # rows the sampler decodes together
+    seed: int = 0
+    device: str = "cpu"
+    dtype: str | None = None
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name}={value} must be >= 1"
+            for name, value in (
+                ("group_size", self.group_size),
+                ("prompts_per_step", self.prompts_per_step),
+                ("steps", self.steps),
+                ("mu", self.mu),
+                ("minibatches", self.minibatches),
+                ("max_new_tokens", self.max_new_tokens),
+            )
+            if value < 1
+        ]
+        if self.group_size < 2:
+            problems.append("group_size must be >= 2: a group of one has no relative advantage")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+
+@dataclass
+class Scored:
+    sample: Sample
+    completions: list[Completion]
+    rewards: list[float]
+    components: list[dict[str, float | None]]
+    accuracy: list[float]
+    formatted: list[float]
+
+
+class Trainer:
+    """State of one GRPO run: model, sampler, optimiser, data cursor and the run directory."""
+
+    def __init__(self, cfg: GRPOConfig, run_dir: RunDir, loaded: LoadedModel, ref: LoadedModel | None) -> None:
+        self.cfg, self.run_dir, self.loaded, self.ref = cfg, run_dir, loaded, ref
+        prompt = cfg.prompt
+        self.template: Template = get_template(
+            prompt.template,
+            system=prompt.system,
+            think=prompt.think,
+            examples=tuple((q, a) for q, a in prompt.examples),
+        )
+        self.train, self.held_out = build_task(cfg.task, cfg.seed)
+        self.scorer = combine(cfg.rewards)
+        self.accuracy_fn, self.format_fn = get_reward(cfg.accuracy_reward), get_reward("format")
+        self.engine = Engine(loaded.model, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.max_rows)
+        updates = cfg.steps * cfg.mu * cfg.minibatches
+        self.optimizer, self.scheduler = make_optimizer(loaded.model, cfg.optim, updates)
+        self.advantage = get_advantage(cfg.advantage)
+        self.cursor = 0
+        self._encoded: dict[str, list[int]] = {}
+
+    def encode(self, sample: Sample) -> list[int]:
+        if sample.id not in self._encoded:
+            self._encoded[sample.id] = self.template.encode(
+                sample.prompt + self.cfg.prompt.suffix, self.loaded.tokenizer
+            )
+        return self._encoded[sample.id]
+
+    def next_samples(self, count: int) -> list[tuple[int, Sample]]:
+        """The next prompts in a seeded per-epoch shuffle of the training set, with their pool index."""
+        out = []
+        for _ in range(count):
+            epoch, offset = divmod(self.cursor, len(self.train))
+            order = list(range(len(self.train)))
+            random.Random(f"{self.cfg.seed}/epoch/{epoch}").shuffle(order)
+            out.append((order[offset], self.train[order[offset]]))
+            self.cursor += 1
+        return out
+
+    def score(self, sample: Sample, completions: list[Completion]) -> Scored:
+        cfg = self.cfg
+        responses = [self.template.response(c.text) for c in completions]
+        scored = [self.scorer(r, sample) for r in responses]
+        rewards = []
+        for completion, result in zip(completions, scored, strict=True):
+            reward = result.total
+            limit, buffer = cfg.max_new_tokens, cfg.overlong_buffer
+            if buffer > 0 and len(completion.token_ids) > limit - buffer:  # DAPO eq. 13
+                reward -= cfg.overlong_penalty * (len(completion.token_ids) - (limit - buffer)) / buffer
+            rewards.append(reward)
+        accuracy = [self.accuracy_fn(r, sample) or 0.0 for r in responses]
+        formatted = [self.format_fn(r, sample) or 0.0 for r in responses]
+        return Scored(sample, completions, rewards, [s.components for s in scored], accuracy, formatted)
+
+    def sampling_params(self, step: int, round_: int) -> SamplingParams:
+        cfg = self.cfg
+        return SamplingParams(
+            n=cfg.group_size,
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            top_k=cfg.top_k,
+            max_new_tokens=cfg.max_new_tokens,
+            stop=cfg.prompt.stop,
+            seed=row_seed(cfg.seed, step, round_),
+        )
+
+    def collect(self, step: int) -> tuple[list[Scored], dict[str, float]]:
+        """Sample and score P groups (with dynamic sampling: only groups whose rewards differ)."""
+        cfg = self.cfg
+        kept: list[Scored] = []
+        seen: list[Scored] = []
+        rounds = cfg.max_refill_rounds if cfg.dynamic_sampling else 1
+        timing = {"sampling": 0.0, "scoring": 0.0}
+        for round_ in range(rounds):
+            need = cfg.prompts_per_step - len(kept)
+            if need <= 0:
+                break
+            chosen = self.next_samples(need)
+            start = time.perf_counter()
+            groups = self.engine.generate(
+                [self.encode(s) for _, s in chosen],
+                self.sampling_params(step, round_),
+                prompt_keys=[index for index, _ in chosen],
+            )
+            timing["sampling"] += time.perf_counter() - start
+            start = time.perf_counter()
+            for (_, sample), group in zip(chosen, groups, strict=True):
+                scored = self.score(sample, group)
+                seen.append(scored)
+                if not cfg.dynamic_sampling or len(set(scored.rewards)) > 1:
+                    kept.append(scored)
+            timing["scoring"] += time.perf_counter() - start
+        return kept, {**timing, "groups_sampled": len(seen), "rounds": round_ + 1, "_seen": seen}
+
+    def train_on(self, groups: list[Scored]) -> dict[str, float]:
+        cfg = self.cfg
+        rewards = torch.tensor([g.rewards for g in groups], dtype=torch.float32)  # [P,G]
+        adv = self.advantage(rewards, cfg.advantage_eps)  # [P,G]
+        rows = [
+            (g, c, float(a))
+            for g, adv_row in zip(groups, adv, strict=True)
+            for c, a in zip(g.completions, adv_row, strict=True)
+        ]
+        completions = [
+            c.token_ids if not (cfg.overlong_filter and c.finish_reason == "length") else [] for _, c, _ in rows
+        ]
+        if not any(completions):
+            return {"loss": 0.0, "skipped": 1.0}
+        batch = build_batch(
+            [self.encode(g.sample) for g, _, _ in rows],
+            completions,
+            [c.logprobs for _, c, _ in rows],
+            [a for _, _, a in rows],
+            self.engine.pad_id,
+        )
+        stats: list[dict[str, float]] = []
+        for epoch in range(cfg.mu):
+            order = torch.randperm(batch.rows, generator=torch.Generator().manual_seed(row_seed(cfg.seed, epoch)))
+            for part in order.chunk(cfg.minibatches):
+                stats.append(
+                    update(
+                        self.loaded.model,
+                        self.optimizer,
+                        batch.select(part.sort().values),
+                        cfg.update,
+                        None if self.ref is None else self.ref.model,
+                        cfg.temperature,
+                    )
+                )
+                self.scheduler.step()
+        return {k: sum(s[k] for s in stats) / len(stats) for k in stats[0]}
+
+    def evaluate(self, step: int) -> dict[str, Any]:
+        """Greedy held-out accuracy, format rate, length and reflection rate."""
+        start = time.perf_counter()
+        params = SamplingParams(temperature=0, max_new_tokens=self.cfg.max_new_tokens, stop=self.cfg.prompt.stop)
+        groups = self.engine.generate([self.encode(s) for s in self.held_out], params)
+        scored = [self.score(s, g) for s, g in zip(self.held_out, groups, strict=True)]
+        texts = [self.template.response(g.completions[0].text) for g in scored]
+        record = {
+            "step": step,
+            "accuracy": sum(g.accuracy[0] for g in scored) / len(scored),
+            "format_rate": sum(g.formatted[0] for g in scored) / len(scored),
+            "length_mean": sum(len(g.completions[0].token_ids) for g in scored) / len(scored),
+            "reflection_rate": reflection_rate(texts, self.cfg.reflection_words),
+            "prompts": len(scored),
+            "seconds": round(time.perf_counter() - start, 2),
+        }
+        self.run_dir.append("eval.jsonl", record)
+        return record
+
+    def save(self, step: int) -> None:
+        def write_state(directory: Path) -> None:
+            torch.save(
+                {
+                    "step": step,
+                    "cursor": self.cursor,
+                    "optimizer": self.optimizer.state_dict(),
+                    "scheduler": self.scheduler.state_dict(),
+                },
+                directory / "trainer_state.pt",
+            )
+
+        save_checkpoint(self.loaded, self.run_dir.checkpoint_path(step), extra=write_state)
+        for old in self.run_dir.complete_checkpoints()[: -self.cfg.keep_checkpoints]:
+            shutil.rmtree(old)
+
+    def restore(self, checkpoint: Path) -> int:
+        state = torch.load(checkpoint / "trainer_state.pt", weights_only=False)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.cursor = state["cursor"]
+        return int(state["step"])
+
+
+def step_metrics(
+    step: int,
+    groups: list[Scored],
+    sampled: list[Scored],
+    train: dict[str, float],
+    timing: dict[str, Any],
+    cfg: GRPOConfig,
+    lr: float,
+) -> dict[str, Any]:
+    """One metrics.jsonl record: rewards (total and per component, unweighted), lengths, health, timing."""
+    rewards = [r for g in sampled for r in g.rewards]
+    completions = [c for g in sampled for c in g.completions]
+    lengths = [len(c.token_ids) for c in completions]
+    components: dict[str, list[float]] = {}
+    for g in sampled:
+        for parts in g.components:
+            for name, value in parts.items():
+                if value is not None:
+                    components.setdefault(name, []).append(value)
+    mean = sum(rewards) / len(rewards)
+    zero_var = zero_variance_groups(torch.tensor([g.rewards for g in sampled])) if sampled else torch.zeros(0)
+    total_time = timing["sampling"] + timing["scoring"] + timing["training"]
+    return {
+        "step": step,
+        "reward_mean": mean,
+        "reward_std": math.sqrt(sum((r - mean) ** 2 for r in rewards) / len(rewards)),
+        **{f"reward/{name}": sum(v) / len(v) for name, v in components.items()},
+        "accuracy": sum(a for g in sampled for a in g.accuracy) / len(completions),
+        "format_rate": sum(f for g in sampled for f in g.formatted) / len(completions),
+        "length_mean": sum(lengths) / len(lengths),
+        "length_max": max(lengths),
+        "truncated_share": sum(c.finish_reason == "length" for c in completions) / len(completions),
+        "zero_variance_share": float(zero_var.float().mean()) if len(zero_var) else 0.0,
+        "groups_trained": len(groups),
+        "reflection_rate": reflection_rate([c.text for c in completions], cfg.reflection_words),
+        **{k: v for k, v in train.items()},
+        "lr": lr,
+        "time_sampling": round(timing["sampling"], 3),
+        "time_scoring": round(timing["scoring"], 3),
+        "time_training": round(timing["training"], 3),
+        "tokens_per_s": sum(lengths) / total_time if total_time > 0 else 0.0,
+    }
+
+
+def health(metrics: dict[str, Any], cfg: GRPOConfig) -> list[str]:
+    """Plain-language warnings about the step: truncation, zero-variance batches, non-finite numbers."""
+    notes = []
+    if metrics["truncated_share"] > cfg.truncation_warning:
+        notes.append(
+            f"{metrics['truncated_share']:.0%} of completions hit max_new_tokens={cfg.max_new_tokens}; "
+            "their rewards are mostly 0: raise max_new_tokens or shorten the task"
+        )
+    if metrics["groups_trained"] == 0 or metrics["zero_variance_share"] == 1.0:
+        notes.append(
+            "every group had equal rewards, so every advantage and the loss are exactly 0: nothing "
+            "is learned this step (try dynamic_sampling, partial rewards or an easier task)"
+        )
+    for key in ("loss", "grad_norm"):
+        if key in metrics and not math.isfinite(metrics[key]):
+            notes.append(f"{key} is {metrics[key]}: training has diverged (lower optim.lr or clip harder)")
+    return notes
+
+
+def run(
+    cfg: GRPOConfig,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Train; return the first and last held-out evaluations. resume continues from the last checkpoint."""
+    directory = RunDir(run_dir)
+    checkpoint = directory.latest_checkpoint() if resume else None
+    if resume and checkpoint is None:
+        raise AhaError(f"{directory.path}: no complete checkpoint to resume from")
+    if not resume:
+        if directory.path.exists() and any(directory.path.iterdir()):
+            raise AhaError(f"{directory.path} already holds a run: resume it with --resume or choose another out dir")
+        directory.create(to_dict(cfg))
+    torch.manual_seed(cfg.seed)
+    loaded = load(checkpoint or cfg.model, device=cfg.device, dtype=cfg.dtype)
+    ref = load(cfg.model, device=cfg.device, dtype=cfg.dtype) if cfg.update.beta > 0 else None
+    if ref is not None:
+        ref.model.requires_grad_(False)
+    trainer = Trainer(cfg, directory, loaded, ref)
+    start = 0
+    if checkpoint is not None:
+        start = trainer.restore(checkpoint)
+        directory.truncate_after(start)
+    else:
+        trainer.evaluate(0)
+    for step in range(start + 1, cfg.steps + 1):
+        groups, timing = trainer.collect(step)
+        sampled = timing.pop("_seen")
+        begin = time.perf_counter()
+        train = trainer.train_on(groups) if groups else {"loss": 0.0, "skipped": 1.0}
+        timing["training"] = time.perf_counter() - begin
+        metrics = step_metrics(step, groups, sampled, train, timing, cfg, trainer.scheduler.get_last_lr()[0])
+        metrics["warnings"] = health(metrics, cfg)
+        for note in metrics["warnings"]:
+            log.warning("step %d: %s", step, note)
+        directory.append("metrics.jsonl", metrics)
+        for g in sampled[:1]:
+            for c, r in list(zip(g.completions, g.rewards, strict=True))[: cfg.log_samples]:
+                directory.append(
+                    "samples.jsonl",
+                    {
+                        "step": step,
+                        "prompt": g.sample.prompt,
+                        "answer": g.sample.answer,
+                        "response": trainer.template.response(c.text),
+                        "reward": r,
+                        "finish_reason": c.finish_reason,
+                    },
+                )
+        if any(not math.isfinite(metrics.get(k, 0.0)) for k in ("loss", "grad_norm")):
+            raise AhaError(f"step {step}: training diverged ({'; '.join(metrics['warnings'])})")
+        if (cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.steps:
+            metrics["eval"] = trainer.evaluate(step)
+        if step % cfg.save_every == 0 or step == cfg.steps:
+            trainer.save(step)
+        if progress is not None:
+            progress(metrics)
+    evals = directory.read("eval.jsonl")
+    return {"first": evals[0] if evals else None, "last": evals[-1] if evals else None}
