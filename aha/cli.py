@@ -59,6 +59,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sampling_options(generate, n=1, temperature=0.7, top_p=0.95, max_new_tokens=256)
     generate.set_defaults(func=_generate)
 
+    train = commands.add_parser(
+        "train",
+        help="GRPO training from a recipe (default: r1zero-arith)",
+        description="Run a recipe. Any config field can be set as key=value, e.g. "
+        "steps=20 sampling.group_size=4 optim.lr=2e-5.",
+    )
+    train.add_argument(
+        "recipe", nargs="?", default=None, help="shipped recipe name or .yaml path (default: r1zero-arith)"
+    )
+    train.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    train.add_argument("--out", help="run directory (default: runs/<recipe>-<date-time>)")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last complete checkpoint")
+    train.set_defaults(func=_train)
+
     bench = commands.add_parser("bench", help="side-by-side performance benchmarks")
     benches = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
     bench_generate = benches.add_parser("generate", help="aha's engine vs transformers generate, tokens/s")
@@ -122,6 +136,71 @@ def _generate(args: argparse.Namespace) -> int:
         for bar in bars:
             bar.close()
     print(f"aha: wrote {written} completions" + (f" to {args.out}" if args.out else ""), file=sys.stderr)
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from aha import recipes
+    from aha.config import load_config
+    from aha.stages.grpo import GRPOConfig, run
+
+    recipe, overrides = args.recipe, list(args.overrides)
+    if recipe is not None and "=" in recipe:  # `aha train steps=5` means the default recipe with an override
+        recipe, overrides = None, [recipe, *overrides]
+    if args.resume:
+        if recipe is not None:
+            raise AhaError("--resume takes the recipe from the run directory; give overrides only")
+        run_dir = Path(args.resume)
+        if not (run_dir / "config.yaml").is_file():
+            raise AhaError(f"{run_dir}: not a run directory (no config.yaml)")
+        cfg = load_config(GRPOConfig, run_dir / "config.yaml", overrides)
+    else:
+        cfg = load_config(GRPOConfig, recipes.find(recipe or "r1zero-arith"), overrides)
+        run_dir = Path(args.out or f"runs/{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    print(f"aha: run directory {run_dir}", file=sys.stderr)
+    bars: list[tqdm] = []
+
+    def progress(metrics: dict) -> None:
+        if not bars:
+            bars.append(
+                tqdm(
+                    total=cfg.steps,
+                    initial=metrics["step"] - 1,
+                    desc=cfg.name,
+                    unit="step",
+                    file=sys.stderr,
+                    dynamic_ncols=True,
+                )
+            )
+        bar = bars[0]
+        held = metrics.get("eval", {}).get("accuracy")
+        if held is not None:
+            bar.write(
+                f"step {metrics['step']}: held-out accuracy {held:.1%}, format {metrics['eval']['format_rate']:.1%}",
+                file=sys.stderr,
+            )
+        bar.set_postfix_str(
+            f"reward {metrics['reward_mean']:.2f} acc {metrics['accuracy']:.2f} len {metrics['length_mean']:.0f}",
+            refresh=False,
+        )
+        bar.update(1)
+
+    try:
+        result = run(cfg, run_dir, resume=bool(args.resume), progress=progress)
+    finally:
+        for bar in bars:
+            bar.close()
+    first, last = result["first"], result["last"]
+    if first and last:
+        print(
+            f"held-out accuracy {first['accuracy']:.1%} -> {last['accuracy']:.1%}, format "
+            f"{first['format_rate']:.1%} -> {last['format_rate']:.1%}; report: {run_dir / 'report.md'}"
+        )
     return 0
 
 

@@ -30,7 +30,9 @@ from aha.rewards import get as get_reward
 from aha.rollout.engine import Completion, Engine, SamplingParams
 from aha.rollout.sampling import row_seed
 from aha.tasks import TaskConfig, build_task
+from aha.track.plots import plot_run
 from aha.track.reflection import DEFAULT_WORDS, reflection_rate
+from aha.track.report import write_report
 from aha.track.run_dir import RunDir
 from aha.train.batch import build_batch
 from aha.train.optim import OptimConfig, make_optimizer
@@ -52,6 +54,7 @@ class PromptConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class GRPOConfig:
+    name: str = "grpo"  # the recipe's name, shown in reports
     model: str = DEFAULT_MODEL
     task: TaskConfig = field(default_factory=TaskConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)
@@ -414,5 +417,9 @@ def run(
             trainer.save(step)
         if progress is not None:
             progress(metrics)
-    evals = directory.read("eval.jsonl")
-    return {"first": evals[0] if evals else None, "last": evals[-1] if evals else None}
+    evals, metrics = directory.read("eval.jsonl"), directory.read("metrics.jsonl")
+    plot_run(metrics, evals, directory.plots)
+    wall = sum(m["time_sampling"] + m["time_scoring"] + m["time_training"] for m in metrics)
+    wall += sum(e["seconds"] for e in evals)
+    write_report(directory.path / "report.md", directory.config(), metrics, evals, wall)
+    return {"first": evals[0] if evals else None, "last": evals[-1] if evals else None, "run_dir": str(directory.path)}

@@ -1,0 +1,67 @@
+"""A one-minute `report.md` for a run: what ran, what changed, where the plots are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def write_report(
+    path: Path,
+    config: dict[str, Any],
+    metrics: list[dict[str, Any]],
+    evals: list[dict[str, Any]],
+    wall_seconds: float | None,
+) -> Path:
+    first, last = (evals[0], evals[-1]) if evals else ({}, {})
+    early, late = metrics[:5], metrics[-5:]
+
+    def mean(records: list[dict[str, Any]], key: str) -> float | None:
+        values = [r[key] for r in records if r.get(key) is not None]
+        return sum(values) / len(values) if values else None
+
+    warnings = [w for r in metrics for w in r.get("warnings", [])]
+    lines = [
+        f"# Run report: {config.get('name', 'grpo')}",
+        "",
+        f"Model `{config.get('model')}`, task `{config.get('task', {}).get('name')}`, {len(metrics)} steps of "
+        f"{config.get('prompts_per_step')} prompts x {config.get('group_size')} samples"
+        + (f", {wall_seconds / 60:.1f} minutes." if wall_seconds else "."),
+        "",
+        "| held-out (greedy) | start | end |",
+        "| --- | --- | --- |",
+        f"| accuracy | {_pct(first.get('accuracy'))} | {_pct(last.get('accuracy'))} |",
+        f"| format rate | {_pct(first.get('format_rate'))} | {_pct(last.get('format_rate'))} |",
+        f"| response length (tokens) | {first.get('length_mean', 0):.1f} | {last.get('length_mean', 0):.1f} |",
+        f"| reflection-word rate | {_pct(first.get('reflection_rate'))} | {_pct(last.get('reflection_rate'))} |",
+        "",
+        "| training samples (mean of first / last 5 steps) | first | last |",
+        "| --- | --- | --- |",
+    ]
+    for key, label in (
+        ("reward_mean", "reward"),
+        ("accuracy", "accuracy"),
+        ("format_rate", "format rate"),
+        ("length_mean", "length"),
+        ("entropy", "entropy"),
+        ("zero_variance_share", "groups with equal rewards"),
+    ):
+        lines.append(f"| {label} | {_number(mean(early, key))} | {_number(mean(late, key))} |")
+    lines += ["", "![training dynamics](plots/dynamics.png)", ""]
+    if warnings:
+        lines += [f"Warnings ({len(warnings)}), first: {warnings[0]}", ""]
+    lines += [
+        "Files: `metrics.jsonl` (per step), `eval.jsonl` (held-out), `samples.jsonl` (completions), "
+        "`checkpoints/` (Hugging Face layout), `plots/`.",
+        "",
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
