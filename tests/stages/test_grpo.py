@@ -1,0 +1,145 @@
+"""The GRPO stage on a tiny model: outputs of a run, exact resume after SIGKILL, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from aha.config import load_config
+from aha.errors import AhaError, ConfigError
+from aha.stages.grpo import GRPOConfig, run
+from aha.track.run_dir import RunDir
+
+TIMING = ("time_sampling", "time_scoring", "time_training", "tokens_per_s", "seconds", "warnings")
+
+# A reward that varies on the random text of an untrained tiny model, so that groups have distinct
+# rewards, advantages are non-zero and every step changes the weights.
+REGISTER = """
+from aha.rewards import REWARDS, register
+if "test_letters" not in REWARDS:
+    register("test_letters")(lambda response, sample: sum(c.isalpha() for c in response) / (1 + len(response)))
+"""
+exec(REGISTER)
+
+
+def _overrides(model_dir, steps):
+    return [
+        f"model={model_dir}",
+        f"steps={steps}",
+        "group_size=4",
+        "prompts_per_step=2",
+        "max_new_tokens=8",
+        "task.held_out=4",
+        "task.train_size=50",
+        "eval_every=0",
+        "save_every=2",
+        "keep_checkpoints=10",
+        "rewards={test_letters: 1.0, format_tags: 0.5}",
+        "optim.lr=1e-3",
+        "temperature=1.0",
+    ]
+
+
+def _comparable(records):
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in records]
+
+
+def test_a_run_writes_metrics_samples_checkpoints_plots_and_report(tiny_llama_dir, tmp_path):
+    cfg = load_config(GRPOConfig, None, _overrides(tiny_llama_dir, 3))
+    result = run(cfg, tmp_path / "run")
+    directory = RunDir(tmp_path / "run")
+    metrics = directory.read("metrics.jsonl")
+    assert [m["step"] for m in metrics] == [1, 2, 3]
+    assert {
+        "reward_mean",
+        "reward/test_letters",
+        "reward/format_tags",
+        "accuracy",
+        "format_rate",
+        "length_mean",
+        "truncated_share",
+        "clip_fraction",
+        "entropy",
+        "grad_norm",
+        "lr",
+        "zero_variance_share",
+        "reflection_rate",
+        "time_sampling",
+        "tokens_per_s",
+    } <= set(metrics[0])
+    assert metrics[0]["grad_norm"] > 0
+    assert [e["step"] for e in directory.read("eval.jsonl")] == [0, 3]
+    assert [p.name for p in directory.complete_checkpoints()] == ["step-000002", "step-000003"]
+    assert (directory.plots / "dynamics.png").stat().st_size > 10_000
+    assert "held-out (greedy)" in (directory.path / "report.md").read_text()
+    assert result["last"]["step"] == 3
+    with pytest.raises(AhaError, match="already holds a run"):
+        run(cfg, tmp_path / "run")
+
+
+def test_sigkilled_run_resumes_with_identical_metrics(tiny_llama_dir, tmp_path):
+    steps = 10
+    reference = tmp_path / "reference"
+    run(load_config(GRPOConfig, None, _overrides(tiny_llama_dir, steps)), reference)
+    expected = _comparable(RunDir(reference).read("metrics.jsonl"))
+
+    killed = tmp_path / "killed"
+    code = REGISTER + (
+        "from aha.config import load_config\nfrom aha.stages.grpo import GRPOConfig, run\n"
+        f"run(load_config(GRPOConfig, None, {_overrides(tiny_llama_dir, steps)!r}), {str(killed)!r})\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.time() + 300
+    while len(RunDir(killed).read("metrics.jsonl")) < 5:
+        assert proc.poll() is None and time.time() < deadline, "the run ended before it could be killed"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = len(RunDir(killed).read("metrics.jsonl"))
+    assert done < steps
+
+    cfg = load_config(GRPOConfig, killed / "config.yaml")
+    run(cfg, killed, resume=True)
+    resumed = _comparable(RunDir(killed).read("metrics.jsonl"))
+    assert [m["step"] for m in resumed] == list(range(1, steps + 1))
+    assert resumed == expected
+
+
+def test_resume_never_picks_a_partial_checkpoint(tmp_path):
+    directory = RunDir(tmp_path)
+    directory.create({})
+    good = directory.checkpoint_path(2)
+    good.mkdir()
+    (good / "trainer_state.pt").write_bytes(b"x")
+    partial = directory.checkpoints / ".step-000004.tmp-123"
+    partial.mkdir()
+    (partial / "trainer_state.pt").write_bytes(b"x")
+    no_state = directory.checkpoint_path(6)
+    no_state.mkdir()
+    assert directory.latest_checkpoint() == good
+
+
+def test_resume_without_a_checkpoint_is_an_error(tmp_path):
+    with pytest.raises(AhaError, match="no complete checkpoint"):
+        run(GRPOConfig(), tmp_path / "empty", resume=True)
+
+
+def test_bad_config_values_are_reported():
+    with pytest.raises(ConfigError, match="group_size must be >= 2"):
+        load_config(GRPOConfig, None, ["group_size=1"])
+    with pytest.raises(ConfigError, match="task 'sudoku'"):
+        load_config(GRPOConfig, None, ["task.name=sudoku"])
+
+
+def test_shipped_recipe_loads(tmp_path):
+    from aha import recipes
+
+    cfg = load_config(GRPOConfig, recipes.find("r1zero-arith"))
+    assert cfg.name == "r1zero-arith" and cfg.prompt.examples and "format_tags" in cfg.rewards
+    assert json.loads(json.dumps(cfg.rewards)) == cfg.rewards
