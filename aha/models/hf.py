@@ -40,6 +40,18 @@ class HFCache:
     keep = select
 
 
+def _with_prefix(
+    input_ids: torch.Tensor, attention_mask: torch.Tensor, prefix_ids: torch.Tensor | None, start: int
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Rows with the shared prefix [P] written in front of each: ([B,P+T], [B,P+T], start + P)."""
+    if prefix_ids is None:
+        return input_ids, attention_mask, start
+    batch = input_ids.shape[0]
+    prefix = prefix_ids[None].expand(batch, -1)
+    ones = torch.ones_like(prefix, dtype=attention_mask.dtype)
+    return torch.cat([prefix, input_ids], 1), torch.cat([ones, attention_mask], 1), start + prefix_ids.shape[0]
+
+
 class HFCausalLM(nn.Module):
     """Wraps a transformers causal LM; `hf` is the wrapped model, saved with its own save_pretrained."""
 
@@ -74,8 +86,11 @@ class HFCausalLM(nn.Module):
         )
         return out.logits
 
-    def completion_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, start: int) -> torch.Tensor:
-        """Logits [B,T-start,V] predicting tokens start..T-1 of input_ids [B,T]."""
+    def completion_logits(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, start: int, prefix_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Logits [B,T-start,V] predicting tokens start..T-1 of input_ids [B,T] (which follow prefix_ids, if any)."""
+        input_ids, attention_mask, start = _with_prefix(input_ids, attention_mask, prefix_ids, start)
         return self.forward(input_ids, attention_mask)[:, start - 1 : -1]
 
     def new_cache(self, batch: int, max_slots: int) -> HFCache:
@@ -86,8 +101,16 @@ class HFCausalLM(nn.Module):
         return PackedLinears({})
 
     @torch.no_grad()
-    def prefill(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, cache: HFCache) -> torch.Tensor:
-        """Run left-padded prompts [B,T] into an empty cache; logits [B,V] at each row's last token."""
+    def prefill(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        cache: HFCache,
+        prefix_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Run left-padded prompts [B,T] (after prefix_ids [P], if given) into an empty cache; logits [B,V] at
+        each row's last token. The prefix is simply repeated in every row here."""
+        input_ids, attention_mask, _ = _with_prefix(input_ids, attention_mask, prefix_ids, 0)
         cache.mask = attention_mask.long()
         out = self.hf(
             input_ids=input_ids,

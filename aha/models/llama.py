@@ -173,15 +173,25 @@ class Attention(nn.Module):
         cos: torch.Tensor,
         sin: torch.Tensor,
         mask: torch.Tensor,
+        *,
+        past: tuple[torch.Tensor, torch.Tensor] | None = None,
+        keep: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
         cache: KVCache | None = None,
         layer: int = 0,
     ) -> torch.Tensor:
-        """Attention over the T tokens themselves (training, prefill). mask [B,1,T,T] bool, True = attend.
+        """Attention of T new tokens over `past` keys/values (if any) and themselves (training, prefill).
 
-        With a cache, the keys and values are also stored as the prompt prefix of `layer`.
+        x [B,T,hidden]; mask [B,1,T,P+T] bool, True = attend, where P is the length of past (k, v) [1,K,P,D],
+        a prefix shared by every row. keep collects this layer's own (k, v); a cache stores past and new
+        keys/values as slots [0, P+T) of `layer`.
         """
         batch, length, _ = x.shape
         q, k, v = self._project(x, cos, sin)
+        if keep is not None:
+            keep.append((k, v))
+        if past is not None:
+            k = torch.cat([past[0].expand(batch, -1, -1, -1), k], dim=2)  # [B,K,P+T,D]
+            v = torch.cat([past[1].expand(batch, -1, -1, -1), v], dim=2)
         if cache is not None:
             cache.write_prefix(layer, k, v)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=self.num_kv_heads != self.num_heads)
@@ -272,41 +282,73 @@ class NativeDecoder(nn.Module):
         head = self.embed.weight if self.lm_head is None else self.lm_head.weight
         return PackedLinears.pack(layers, {id(head): head}, rows)
 
-    def _run(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, cache: KVCache | None) -> torch.Tensor:
+    def _prefix_kv(self, prefix_ids: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Keys and values [1,K,P,D] of every layer for a prefix [P] shared by all rows of a batch."""
+        length = prefix_ids.shape[0]
+        cos, sin = self._rope(torch.arange(length, device=prefix_ids.device)[None])
+        mask = torch.ones(length, length, dtype=torch.bool, device=prefix_ids.device).tril()[None, None]
+        kept: list[tuple[torch.Tensor, torch.Tensor]] = []
+        x = self.embed(prefix_ids[None])
+        for block in self.layers[:-1]:
+            x = x + block.attn(block.attn_norm(x), cos, sin, mask, keep=kept)
+            x = x + block.mlp(block.mlp_norm(x))
+        kept.append(self.layers[-1].attn._project(self.layers[-1].attn_norm(x), cos, sin)[1:])
+        return kept
+
+    def _run(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        cache: KVCache | None,
+        prefix_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Final hidden states [B,T,hidden] (before the last norm) of padded rows input_ids [B,T].
 
-        attention_mask [B,T] marks real tokens; padding may sit left or right. Positions count real tokens only.
+        attention_mask [B,T] marks real tokens; padding may sit left or right. Positions count real tokens
+        only. prefix_ids [P], when given, precede every row: computed once, attended to by all rows, with
+        the same result (and gradient) as repeating them in each row.
         """
-        length = input_ids.shape[1]
-        if length > self.spec.max_positions:
-            raise ValueError(f"{length} tokens exceed the model's {self.spec.max_positions} positions")
+        batch, length = input_ids.shape
+        offset = 0 if prefix_ids is None else prefix_ids.shape[0]
+        if offset + length > self.spec.max_positions:
+            raise ValueError(f"{offset + length} tokens exceed the model's {self.spec.max_positions} positions")
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids, dtype=torch.bool)
         attention_mask = attention_mask.bool()
-        positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # [B,T]
+        positions = offset + (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # [B,T]
         cos, sin = self._rope(positions)
         causal = torch.ones(length, length, dtype=torch.bool, device=input_ids.device).tril()
         eye = torch.eye(length, dtype=torch.bool, device=input_ids.device)
         # Pad queries attend to themselves only, so no softmax row is empty (their outputs are never read).
         mask = ((causal & attention_mask[:, None, :]) | eye)[:, None]  # [B,1,T,T]
+        past: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(self.layers)
+        if prefix_ids is not None:
+            past = list(self._prefix_kv(prefix_ids))
+            seen = torch.ones(batch, 1, length, offset, dtype=torch.bool, device=input_ids.device)
+            mask = torch.cat([seen, mask], dim=-1)  # [B,1,T,P+T]
         x = self.embed(input_ids)
         for index, block in enumerate(self.layers):
-            x = x + block.attn(block.attn_norm(x), cos, sin, mask, cache, index)
+            x = x + block.attn(block.attn_norm(x), cos, sin, mask, past=past[index], cache=cache, layer=index)
             x = x + block.mlp(block.mlp_norm(x))
         if cache is not None:
-            cache.start(attention_mask)
+            full = attention_mask
+            if offset:
+                full = torch.cat([torch.ones(batch, offset, dtype=torch.bool, device=input_ids.device), full], 1)
+            cache.start(full)
         return x
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Logits [B,T,V] for every position of padded rows input_ids [B,T]."""
         return self._logits(self._run(input_ids, attention_mask, None))
 
-    def completion_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, start: int) -> torch.Tensor:
-        """Logits [B,T-start,V] predicting tokens start..T-1 of input_ids [B,T].
+    def completion_logits(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, start: int, prefix_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Logits [B,T-start,V] predicting tokens start..T-1 of input_ids [B,T] (which follow prefix_ids, if any).
 
         The vocabulary projection, the largest matmul per position, runs at those positions only.
         """
-        hidden = self._run(input_ids, attention_mask, None)[:, start - 1 : -1]
+        hidden = self._run(input_ids, attention_mask, None, prefix_ids)[:, start - 1 : -1]
         return self._logits(hidden)
 
     def new_cache(self, batch: int, max_slots: int) -> KVCache:
@@ -315,11 +357,18 @@ class NativeDecoder(nn.Module):
         return KVCache.empty(spec.num_layers, shape, dtype=self.dtype, device=self.device)
 
     @torch.no_grad()
-    def prefill(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, cache: KVCache) -> torch.Tensor:
-        """Run left-padded prompts [B,T] into an empty cache; logits [B,V] at each row's last token."""
+    def prefill(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        cache: KVCache,
+        prefix_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Run left-padded prompts [B,T] (after a shared prefix [P], if given) into an empty cache; logits
+        [B,V] at each row's last token."""
         if not bool(attention_mask[:, -1].all()):
             raise ValueError("prefill expects left-padded prompts (every row ends with a real token)")
-        return self._logits(self._run(input_ids, attention_mask, cache)[:, -1]).float()
+        return self._logits(self._run(input_ids, attention_mask, cache, prefix_ids)[:, -1]).float()
 
     @torch.no_grad()
     def decode(self, tokens: torch.Tensor, cache: KVCache, packed: PackedLinears | None = None) -> torch.Tensor:

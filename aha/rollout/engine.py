@@ -78,6 +78,16 @@ class _Row:
     stop_string: str | None = None
 
 
+def common_prefix(prompts: Sequence[Sequence[int]], min_length: int = 8) -> int:
+    """Length of the token prefix all prompts share, leaving every prompt at least one token of its own;
+    0 when shorter than min_length (too short to be worth computing apart)."""
+    shortest = min(len(p) for p in prompts) - 1
+    length = 0
+    while length < shortest and all(p[length] == prompts[0][length] for p in prompts):
+        length += 1
+    return length if length >= min_length else 0
+
+
 class Engine:
     """Samples from a model that implements prefill/decode (NativeDecoder or HFCausalLM)."""
 
@@ -145,8 +155,13 @@ class Engine:
         """Prefill and return (cache with P*n rows, next-token logits [P*n,V])."""
         device = self.model.device
         repeats = torch.arange(len(prompts), device=device).repeat_interleave(n)  # [B]
+        prefix = None
         if not share_prefix:
             prompts = [prompts[int(p)] for p in repeats]
+        elif len(prompts) > 1 and (shared := common_prefix(prompts)):
+            # Tokens every prompt starts with (system message, solved examples) are prefilled once.
+            prefix = torch.tensor(prompts[0][:shared], device=device)
+            prompts = [p[shared:] for p in prompts]
         width = max(len(p) for p in prompts)
         input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long, device=device)
         mask = torch.zeros((len(prompts), width), dtype=torch.bool, device=device)
@@ -154,7 +169,7 @@ class Engine:
             input_ids[row, width - len(prompt) :] = torch.tensor(prompt, device=device)
             mask[row, width - len(prompt) :] = True
         cache = self.model.new_cache(len(prompts), capacity)
-        logits = self.model.prefill(input_ids, mask, cache)  # [P,V] or [B,V]
+        logits = self.model.prefill(input_ids, mask, cache, prefix)  # [P,V] or [B,V]
         if share_prefix and n > 1:
             cache.select(repeats)
             logits = logits.index_select(0, repeats)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import torch
 
+from aha.rollout.engine import common_prefix
+
 
 @dataclass
 class RolloutBatch:
@@ -19,6 +21,7 @@ class RolloutBatch:
     old_logp: torch.Tensor  # [B,Tc] log-probs of the completion tokens under the sampling policy
     adv: torch.Tensor  # [B] advantage of each completion
     prompt_width: int  # Tp: completion tokens start at this column
+    prefix: torch.Tensor | None = None  # [P] prompt tokens common to every row, computed once, not in input_ids
 
     @property
     def rows(self) -> int:
@@ -42,6 +45,7 @@ class RolloutBatch:
             old_logp=old_logp[:, :last],
             adv=adv,
             prompt_width=width,
+            prefix=self.prefix,
         )
 
 
@@ -51,8 +55,16 @@ def build_batch(
     old_logp: Sequence[Sequence[float]],
     adv: Sequence[float],
     pad_id: int,
+    share_prefix: bool = True,
 ) -> RolloutBatch:
-    """Pack B (prompt, completion) pairs, with the sampler's log-probs and the advantages, into tensors."""
+    """Pack B (prompt, completion) pairs, with the sampler's log-probs and the advantages, into tensors.
+
+    With share_prefix, the prompt tokens common to all rows (a system message, a solved example) are
+    kept apart in `prefix` and computed once per forward instead of once per row.
+    """
+    shared = common_prefix(prompts) if share_prefix else 0
+    prefix = torch.tensor(list(prompts[0][:shared])) if shared else None
+    prompts = [p[shared:] for p in prompts]
     rows = len(prompts)
     prompt_width = max(len(p) for p in prompts)
     width = max(max(len(c) for c in completions), 1)
@@ -70,4 +82,5 @@ def build_batch(
             attention_mask[row, prompt_width:end] = True
             mask[row, : len(completion)] = 1.0
             old[row, : len(completion)] = torch.tensor(logp)
-    return RolloutBatch(input_ids, attention_mask, mask, old, torch.tensor(adv, dtype=torch.float32), prompt_width)
+    adv_tensor = torch.tensor(adv, dtype=torch.float32)
+    return RolloutBatch(input_ids, attention_mask, mask, old, adv_tensor, prompt_width, prefix)

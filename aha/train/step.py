@@ -40,7 +40,7 @@ def micro_weight(name: str, micro_mask: torch.Tensor, total_mask: torch.Tensor) 
 
 def policy_logprobs(model: Any, batch: RolloutBatch, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-probs [B,Tc] (with grad) and entropies [B,Tc] (no grad) of the completion tokens."""
-    logits = model.completion_logits(batch.input_ids, batch.attention_mask, batch.prompt_width)  # [B,Tc,V]
+    logits = model.completion_logits(batch.input_ids, batch.attention_mask, batch.prompt_width, batch.prefix)
     return token_logprobs(logits, batch.completion_ids, temperature), token_entropy(logits, temperature)
 
 

@@ -7,7 +7,7 @@ import torch
 
 from aha.algo import aggregate
 from aha.models import load
-from aha.rollout.engine import Engine, SamplingParams
+from aha.rollout.engine import Engine, SamplingParams, common_prefix
 from aha.train.batch import build_batch
 from aha.train.step import UpdateConfig, policy_logprobs, update
 
@@ -83,3 +83,44 @@ def test_positive_advantage_makes_its_completion_more_likely(tiny_llama_dir):
     with torch.no_grad():
         after = policy_logprobs(loaded.model, batch, 1.0)[0]
     assert after[0].sum() > before[0].sum() and after[1].sum() < before[1].sum()
+
+
+def test_shared_prefix_forward_gives_the_same_logprobs_and_gradient(smollm, chat_prompts):
+    """Computing the common prompt prefix once must not change log-probs or the gradient (issue 7's
+    shared-prompt forward): compare against the same rows with the prefix repeated in each."""
+    model = smollm.model
+    completions = [[28, 253, 1780], [441, 9531, 30, 216], [17, 2]]
+    args = (chat_prompts, completions, [[0.0] * len(c) for c in completions], [1.0, -0.5, 0.25], 2)
+    shared, plain = build_batch(*args, share_prefix=True), build_batch(*args, share_prefix=False)
+    assert shared.prefix is not None and shared.prefix.shape[0] > 20 and plain.prefix is None
+    grads = []
+    for batch in (shared, plain):
+        model.zero_grad(set_to_none=True)
+        logp = policy_logprobs(model, batch, 1.0)[0]
+        (logp * batch.mask * batch.adv[:, None]).sum().backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+        if batch is shared:
+            first = logp.detach()
+    model.zero_grad(set_to_none=True)
+    assert ((first - logp.detach()) * shared.mask).abs().max().item() <= 1e-4
+    for name, grad in grads[0].items():
+        relative = ((grad - grads[1][name]).norm() / grads[1][name].norm()).item()
+        assert relative <= 1e-4, (name, relative)
+
+
+def test_prefill_after_a_shared_prefix_equals_plain_prefill(smollm, chat_prompts):
+    model = smollm.model
+    shared = common_prefix(chat_prompts)
+    results = []
+    for prefix in (torch.tensor(chat_prompts[0][:shared]), None):
+        rows = [p[shared:] if prefix is not None else p for p in chat_prompts]
+        width = max(map(len, rows))
+        ids = torch.tensor([[2] * (width - len(r)) + r for r in rows])
+        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows]).bool()
+        cache = model.new_cache(len(rows), width + (shared if prefix is not None else 0) + 4)
+        first = model.prefill(ids, mask, cache, prefix)
+        second = model.decode(torch.tensor([28, 28, 28]), cache)
+        results.append((first, second, cache.next_positions()))
+    assert (results[0][0] - results[1][0]).abs().max().item() <= 1e-4
+    assert (results[0][1] - results[1][1]).abs().max().item() <= 1e-4
+    assert torch.equal(results[0][2], results[1][2])
