@@ -58,7 +58,8 @@ def update(
     """
     reduce = aggregate.get(cfg.aggregation)
     model.train()
-    optimizer.zero_grad(set_to_none=True)
+    # Zeroing in place keeps the gradient buffers between steps (no fresh 4-bytes-per-parameter allocation).
+    optimizer.zero_grad(set_to_none=False)
     sums = {"loss": 0.0, "clipped": 0.0, "kl": 0.0, "entropy": 0.0, "ratio_max": 0.0, "ratio_mean": 0.0}
     tokens = float(batch.mask.sum())
     for start in range(0, batch.rows, cfg.micro_rows):
@@ -94,7 +95,6 @@ def update(
         sums["ratio_max"] = max(sums["ratio_max"], float((stats["ratio"] * mask).max()))
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
     optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
     model.eval()
     per_token = {k: sums[k] / max(tokens, 1.0) for k in ("clipped", "kl", "entropy", "ratio_mean")}
     return {
