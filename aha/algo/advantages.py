@@ -10,24 +10,11 @@ from collections.abc import Callable
 
 import torch
 
+from aha.registry import Registry
+
 AdvantageFn = Callable[[torch.Tensor, float], torch.Tensor]
-ADVANTAGES: dict[str, AdvantageFn] = {}
-
-
-def register(name: str) -> Callable[[AdvantageFn], AdvantageFn]:
-    def add(fn: AdvantageFn) -> AdvantageFn:
-        if name in ADVANTAGES:
-            raise ValueError(f"advantage estimator {name!r} is registered twice")
-        ADVANTAGES[name] = fn
-        return fn
-
-    return add
-
-
-def get(name: str) -> AdvantageFn:
-    if name not in ADVANTAGES:
-        raise KeyError(f"unknown advantage estimator {name!r}; known: {', '.join(sorted(ADVANTAGES))}")
-    return ADVANTAGES[name]
+ADVANTAGES: Registry[AdvantageFn] = Registry("advantage estimator")
+register, get = ADVANTAGES.register, ADVANTAGES.get
 
 
 def _centered(reward: torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 import torch
 
+from aha.registry import Registry
+
 AggregateFn = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
 
 
@@ -37,14 +39,7 @@ def seq_mean_token_sum_norm(values: torch.Tensor, mask: torch.Tensor, max_tokens
     return (values * mask).sum() / (values.shape[0] * max_tokens)
 
 
-AGGREGATIONS: dict[str, AggregateFn] = {
-    "seq_mean_token_mean": seq_mean_token_mean,
-    "token_mean": token_mean,
-    "seq_mean_token_sum_norm": seq_mean_token_sum_norm,
-}
-
-
-def get(name: str) -> AggregateFn:
-    if name not in AGGREGATIONS:
-        raise KeyError(f"unknown loss aggregation {name!r}; known: {', '.join(sorted(AGGREGATIONS))}")
-    return AGGREGATIONS[name]
+AGGREGATIONS: Registry[AggregateFn] = Registry("loss aggregation")
+for _fn in (seq_mean_token_mean, token_mean, seq_mean_token_sum_norm):
+    AGGREGATIONS.register(_fn.__name__)(_fn)
+get = AGGREGATIONS.get

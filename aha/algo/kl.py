@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import torch
 
+from aha.registry import Registry
+
 KLFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -28,10 +30,7 @@ def k3(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
     return torch.exp(log_ratio) - log_ratio - 1.0
 
 
-KL_ESTIMATORS: dict[str, KLFn] = {"k1": k1, "k2": k2, "k3": k3}
-
-
-def get(name: str) -> KLFn:
-    if name not in KL_ESTIMATORS:
-        raise KeyError(f"unknown KL estimator {name!r}; known: {', '.join(sorted(KL_ESTIMATORS))}")
-    return KL_ESTIMATORS[name]
+KL_ESTIMATORS: Registry[KLFn] = Registry("KL estimator")
+for _name, _fn in (("k1", k1), ("k2", k2), ("k3", k3)):
+    KL_ESTIMATORS.register(_name)(_fn)
+get = KL_ESTIMATORS.get

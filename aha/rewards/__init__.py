@@ -11,29 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from aha.registry import Registry
 from aha.types import Sample
 
 RewardFn = Callable[[str, Sample], "float | None"]
-REWARDS: dict[str, RewardFn] = {}
-
-
-def register(name: str) -> Callable[[RewardFn], RewardFn]:
-    """Decorator: add a reward under `name`; a duplicate name is an error."""
-
-    def add(fn: RewardFn) -> RewardFn:
-        if name in REWARDS:
-            raise ValueError(f"reward {name!r} is registered twice")
-        REWARDS[name] = fn
-        return fn
-
-    return add
+REWARDS: Registry[RewardFn] = Registry("reward")
+register = REWARDS.register
 
 
 def get(name: str) -> RewardFn:
     _load_builtins()
-    if name not in REWARDS:
-        raise KeyError(f"unknown reward {name!r}; known: {', '.join(sorted(REWARDS))}")
-    return REWARDS[name]
+    return REWARDS.get(name)
 
 
 @dataclass(frozen=True)
