@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         help="GRPO training from a recipe (default: r1zero-arith)",
         description="Run a recipe. Any config field can be set as key=value, e.g. "
-        "steps=20 sampling.group_size=4 optim.lr=2e-5.",
+        "steps=20 group_size=4 optim.lr=2e-5 task.difficulty=3.",
     )
     train.add_argument(
         "recipe", nargs="?", default=None, help="shipped recipe name or .yaml path (default: r1zero-arith)"
