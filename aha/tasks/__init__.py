@@ -9,14 +9,20 @@ from aha.data.jsonl import field, read_jsonl
 from aha.errors import ConfigError, DataError
 from aha.types import Sample
 
-TASKS = ("arithmetic", "jsonl")
+TASKS = ("arithmetic", "countdown", "gsm8k", "jsonl")
+SETS = Path(__file__).resolve().parent.parent / "data" / "sets"
+COUNTDOWN_PROMPT = (
+    "Using the numbers {nums}, create an equation that equals {target}. You can use +, -, * and / and each "
+    "number exactly once. Give the equation alone inside <answer> </answer>, for example <answer> (1 + 2) * 3 "
+    "</answer>."
+)
 
 
 @dataclass(frozen=True, kw_only=True)
 class TaskConfig:
-    name: str = "arithmetic"  # arithmetic (generated) | jsonl (files)
+    name: str = "arithmetic"  # arithmetic (generated) | countdown | gsm8k (shipped splits) | jsonl (files)
     difficulty: int = 2  # arithmetic: level in aha.tasks.arithmetic.DIFFICULTY
-    train_size: int = 5000  # arithmetic: training prompts generated
+    train_size: int = 5000  # arithmetic: training prompts generated; shipped sets: at most this many
     path: str | None = None  # jsonl: training prompts
     held_out_path: str | None = None  # jsonl: held-out prompts
     prompt_field: str = "prompt"
@@ -43,6 +49,14 @@ def build_task(cfg: TaskConfig, seed: int) -> tuple[list[Sample], list[Sample]]:
             exclude=frozenset(s.prompt for s in train),
             prefix="arith-held-out",
         )
+        return train, held
+    if cfg.name == "countdown":
+        train = countdown_samples(SETS / "countdown_train.jsonl")[: cfg.train_size]
+        held = countdown_samples(SETS / "countdown_test.jsonl")[: cfg.held_out]
+        return train, held
+    if cfg.name == "gsm8k":
+        train = load_samples(SETS / "gsm8k_train.jsonl", prompt_field="question")[: cfg.train_size]
+        held = load_samples(SETS / "gsm8k_test.jsonl", prompt_field="question")[: cfg.held_out]
         return train, held
     assert cfg.path is not None and cfg.held_out_path is not None
     fields = {"prompt_field": cfg.prompt_field, "answer_field": cfg.answer_field}
@@ -79,4 +93,24 @@ def load_samples(
         samples.append(Sample(id=sample_id, prompt=prompt, answer=answer, meta=meta))
     if not samples:
         raise DataError(f"{path}: no records")
+    return samples
+
+
+def countdown_samples(path: str | Path) -> list[Sample]:
+    """Countdown tasks (nums, target) as samples whose prompt states the rules; meta keeps nums."""
+    samples = []
+    for line, record in read_jsonl(path):
+        nums = field(record, "nums", list, path, line)
+        target = field(record, "target", int, path, line)
+        if not nums or not all(type(n) is int for n in nums):
+            raise DataError(f"{path}:{line}: field 'nums' must be a non-empty list of integers")
+        prompt = COUNTDOWN_PROMPT.format(nums=nums, target=target)
+        samples.append(
+            Sample(
+                id=str(record.get("id", f"countdown/{line}")),
+                prompt=prompt,
+                answer=str(target),
+                meta={"nums": nums, "solution": record.get("solution")},
+            )
+        )
     return samples

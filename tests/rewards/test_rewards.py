@@ -117,9 +117,9 @@ def test_no_reward_raises_on_arbitrary_text(text):
 def test_docstring_examples_run():
     import doctest
 
-    from aha.rewards import arithmetic
+    from aha.rewards import arithmetic, countdown
     from aha.rewards import format as format_rewards
 
-    for module in (arithmetic, format_rewards):
+    for module in (arithmetic, countdown, format_rewards):
         result = doctest.testmod(module, extraglobs={"Sample": Sample})
         assert result.attempted > 0 and result.failed == 0

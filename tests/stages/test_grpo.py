@@ -137,9 +137,13 @@ def test_bad_config_values_are_reported():
         load_config(GRPOConfig, None, ["task.name=sudoku"])
 
 
-def test_shipped_recipe_loads(tmp_path):
+@pytest.mark.parametrize("name", ["r1zero-arith", "r1zero-countdown", "r1zero-gsm8k"])
+def test_shipped_recipes_load_and_name_registered_rewards(name):
     from aha import recipes
+    from aha.rewards import get
 
-    cfg = load_config(GRPOConfig, recipes.find("r1zero-arith"))
-    assert cfg.name == "r1zero-arith" and cfg.prompt.examples and "format_tags" in cfg.rewards
+    cfg = load_config(GRPOConfig, recipes.find(name))
+    assert cfg.name == name and cfg.prompt.examples and "format_tags" in cfg.rewards
+    for reward in [*cfg.rewards, cfg.accuracy_reward]:
+        get(reward)
     assert json.loads(json.dumps(cfg.rewards)) == cfg.rewards

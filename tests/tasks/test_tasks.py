@@ -71,3 +71,21 @@ def test_load_samples_errors_name_file_line_and_field(tmp_path, content, message
     path.write_text(content)
     with pytest.raises(DataError, match=message):
         load_samples(path)
+
+
+@pytest.mark.parametrize("name", ["countdown", "gsm8k"])
+def test_shipped_tasks_load_with_disjoint_held_out_sets(name):
+    from aha.rewards import get
+    from aha.tasks import TaskConfig, build_task
+
+    train, held = build_task(TaskConfig(name=name, held_out=50, train_size=300), seed=0)
+    assert len(train) == 300 and len(held) == 50
+    assert not {s.prompt for s in train} & {s.prompt for s in held}
+    if name == "countdown":
+        sample = train[0]
+        assert str(sample.meta["nums"]) in sample.prompt and sample.answer in sample.prompt
+        reference = f"<answer> {sample.meta['solution']} </answer>"
+        assert all(get("countdown")(f"<answer> {s.meta['solution']} </answer>", s) == 1.0 for s in train + held)
+        assert get("countdown")(reference, sample) == 1.0
+    else:
+        assert all(s.answer.lstrip("-").isdigit() for s in train)
