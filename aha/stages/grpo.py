@@ -185,8 +185,10 @@ class Trainer:
             seed=row_seed(cfg.seed, step, round_),
         )
 
-    def collect(self, step: int) -> tuple[list[Scored], dict[str, float]]:
-        """Sample and score P groups (with dynamic sampling: only groups whose rewards differ)."""
+    def collect(self, step: int) -> tuple[list[Scored], list[Scored], dict[str, float]]:
+        """Sample and score P groups (with dynamic sampling: only groups whose rewards differ).
+
+        Returns (groups to train on, every group sampled, timing and counts)."""
         cfg = self.cfg
         kept: list[Scored] = []
         seen: list[Scored] = []
@@ -211,7 +213,7 @@ class Trainer:
                 if not cfg.dynamic_sampling or len(set(scored.rewards)) > 1:
                     kept.append(scored)
             timing["scoring"] += time.perf_counter() - start
-        return kept, {**timing, "groups_sampled": len(seen), "rounds": round_ + 1, "_seen": seen}
+        return kept, seen, {**timing, "groups_sampled": len(seen), "rounds": round_ + 1}
 
     def train_on(self, groups: list[Scored]) -> dict[str, float]:
         cfg = self.cfg
@@ -386,8 +388,7 @@ def run(
     else:
         trainer.evaluate(0)
     for step in range(start + 1, cfg.steps + 1):
-        groups, timing = trainer.collect(step)
-        sampled = timing.pop("_seen")
+        groups, sampled, timing = trainer.collect(step)
         begin = time.perf_counter()
         train = trainer.train_on(groups) if groups else {"loss": 0.0, "skipped": 1.0}
         timing["training"] = time.perf_counter() - begin

@@ -43,6 +43,11 @@ def write_report(
         f"| response length (tokens) | {first.get('length_mean', 0):.1f} | {last.get('length_mean', 0):.1f} |",
         f"| reflection-word rate | {_pct(first.get('reflection_rate'))} | {_pct(last.get('reflection_rate'))} |",
         "",
+    ]
+    if evals:
+        best = max(evals, key=lambda e: e["accuracy"])
+        lines += [f"Best held-out accuracy: {_pct(best['accuracy'])} at step {best['step']}.", ""]
+    lines += [
         "| training samples (mean of first / last 5 steps) | first | last |",
         "| --- | --- | --- |",
     ]
