@@ -1,7 +1,7 @@
 """GRPO with rule rewards (DeepSeek-R1-Zero): sample -> score -> advantages -> update -> log -> evaluate.
 
 The loop below composes the pieces; the math lives in `aha.algo`, the sampler in `aha.rollout`, the
-update in `aha.train.step`. Every random choice derives from (seed, step, ...), so a run resumed from a
+update in `aha.learn.step`. Every random choice derives from (seed, step, ...), so a run resumed from a
 checkpoint repeats exactly the steps an uninterrupted run would have taken.
 """
 
@@ -24,6 +24,9 @@ from aha.algo.advantages import zero_variance_groups
 from aha.config import to_dict
 from aha.data.templates import Template, get_template
 from aha.errors import AhaError, ConfigError
+from aha.learn.batch import build_batch
+from aha.learn.optim import OptimConfig, make_optimizer
+from aha.learn.step import UpdateConfig, update
 from aha.models import DEFAULT_MODEL, LoadedModel, load, save_checkpoint
 from aha.rewards import combine
 from aha.rewards import get as get_reward
@@ -34,9 +37,6 @@ from aha.track.plots import plot_run
 from aha.track.reflection import DEFAULT_WORDS, reflection_rate
 from aha.track.report import write_report
 from aha.track.run_dir import RunDir
-from aha.train.batch import build_batch
-from aha.train.optim import OptimConfig, make_optimizer
-from aha.train.step import UpdateConfig, update
 from aha.types import Sample
 
 log = logging.getLogger(__name__)

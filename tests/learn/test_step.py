@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from aha.algo import aggregate
+from aha.learn.batch import build_batch
+from aha.learn.step import UpdateConfig, policy_logprobs, update
 from aha.models import load
 from aha.rollout.engine import Engine, SamplingParams, common_prefix
-from aha.train.batch import build_batch
-from aha.train.step import UpdateConfig, policy_logprobs, update
 
 
 def _tiny_batch(seed=0):

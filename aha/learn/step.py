@@ -15,7 +15,7 @@ import torch
 from aha.algo import aggregate
 from aha.algo.logprobs import token_entropy, token_logprobs
 from aha.algo.loss import grpo_token_loss
-from aha.train.batch import RolloutBatch
+from aha.learn.batch import RolloutBatch
 
 
 @dataclass(frozen=True, kw_only=True)
