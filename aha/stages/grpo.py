@@ -33,6 +33,7 @@ from aha.rewards import get as get_reward
 from aha.rollout.engine import Completion, Engine, SamplingParams
 from aha.rollout.sampling import row_seed
 from aha.tasks import TaskConfig, build_task
+from aha.track.health import is_collapse, repetition_share, step_warnings
 from aha.track.plots import plot_run
 from aha.track.reflection import DEFAULT_WORDS, reflection_rate
 from aha.track.report import write_report
@@ -84,6 +85,8 @@ class GRPOConfig:
     log_samples: int = 4  # completions written to samples.jsonl per step
     reflection_words: tuple[str, ...] = DEFAULT_WORDS
     truncation_warning: float = 0.5  # warn when this share of completions hits max_new_tokens
+    collapse_window: int = 10  # warn when 90% of groups had equal rewards for this many steps in a row
+    stop_on_collapse: bool = False  # and then stop the run (its last checkpoint stays)
     max_rows: int = 64  # rows the sampler decodes together
     seed: int = 0
     device: str = "cpu"
@@ -106,6 +109,13 @@ class GRPOConfig:
             problems.append("group_size must be >= 2: a group of one has no relative advantage")
         if problems:
             raise ConfigError("; ".join(problems))
+
+
+def soft_overlong_penalty(length: int, limit: int, buffer: int, weight: float) -> float:
+    """DAPO eq. 13: 0 up to limit - buffer tokens, then falling linearly to -weight at the limit."""
+    if buffer <= 0 or length <= limit - buffer:
+        return 0.0
+    return -weight * min(length - (limit - buffer), buffer) / buffer
 
 
 @dataclass
@@ -164,11 +174,11 @@ class Trainer:
         scored = [self.scorer(r, sample) for r in responses]
         rewards = []
         for completion, result in zip(completions, scored, strict=True):
-            reward = result.total
-            limit, buffer = cfg.max_new_tokens, cfg.overlong_buffer
-            if buffer > 0 and len(completion.token_ids) > limit - buffer:  # DAPO eq. 13
-                reward -= cfg.overlong_penalty * (len(completion.token_ids) - (limit - buffer)) / buffer
-            rewards.append(reward)
+            length = len(completion.token_ids)
+            rewards.append(
+                result.total
+                + soft_overlong_penalty(length, cfg.max_new_tokens, cfg.overlong_buffer, cfg.overlong_penalty)
+            )
         accuracy = [self.accuracy_fn(r, sample) or 0.0 for r in responses]
         formatted = [self.format_fn(r, sample) or 0.0 for r in responses]
         return Scored(sample, completions, rewards, [s.components for s in scored], accuracy, formatted)
@@ -330,7 +340,10 @@ def step_metrics(
         "truncated_share": sum(c.finish_reason == "length" for c in completions) / len(completions),
         "zero_variance_share": float(zero_var.float().mean()) if len(zero_var) else 0.0,
         "groups_trained": len(groups),
+        "groups_sampled": len(sampled),
+        "sampling_rounds": timing["rounds"],
         "reflection_rate": reflection_rate([c.text for c in completions], cfg.reflection_words),
+        "repetition_share": repetition_share([c.text for c in completions]),
         **{k: v for k, v in train.items()},
         "lr": lr,
         "time_sampling": round(timing["sampling"], 3),
@@ -338,25 +351,6 @@ def step_metrics(
         "time_training": round(timing["training"], 3),
         "tokens_per_s": sum(lengths) / total_time if total_time > 0 else 0.0,
     }
-
-
-def health(metrics: dict[str, Any], cfg: GRPOConfig) -> list[str]:
-    """Plain-language warnings about the step: truncation, zero-variance batches, non-finite numbers."""
-    notes = []
-    if metrics["truncated_share"] > cfg.truncation_warning:
-        notes.append(
-            f"{metrics['truncated_share']:.0%} of completions hit max_new_tokens={cfg.max_new_tokens}; "
-            "their rewards are mostly 0: raise max_new_tokens or shorten the task"
-        )
-    if metrics["groups_trained"] == 0 or metrics["zero_variance_share"] == 1.0:
-        notes.append(
-            "every group had equal rewards, so every advantage and the loss are exactly 0: nothing "
-            "is learned this step (try dynamic_sampling, partial rewards or an easier task)"
-        )
-    for key in ("loss", "grad_norm"):
-        if key in metrics and not math.isfinite(metrics[key]):
-            notes.append(f"{key} is {metrics[key]}: training has diverged (lower optim.lr or clip harder)")
-    return notes
 
 
 def run(
@@ -387,13 +381,21 @@ def run(
         directory.truncate_after(start)
     else:
         trainer.evaluate(0)
+    recent = directory.read("metrics.jsonl")[-cfg.collapse_window :]
     for step in range(start + 1, cfg.steps + 1):
         groups, sampled, timing = trainer.collect(step)
         begin = time.perf_counter()
         train = trainer.train_on(groups) if groups else {"loss": 0.0, "skipped": 1.0}
         timing["training"] = time.perf_counter() - begin
         metrics = step_metrics(step, groups, sampled, train, timing, cfg, trainer.scheduler.get_last_lr()[0])
-        metrics["warnings"] = health(metrics, cfg)
+        metrics["warnings"] = step_warnings(
+            metrics,
+            recent,
+            max_new_tokens=cfg.max_new_tokens,
+            truncation_warning=cfg.truncation_warning,
+            collapse_window=cfg.collapse_window,
+        )
+        recent = [*recent, metrics][-cfg.collapse_window :]
         for note in metrics["warnings"]:
             log.warning("step %d: %s", step, note)
         directory.append("metrics.jsonl", metrics)
@@ -412,6 +414,10 @@ def run(
                 )
         if any(not math.isfinite(metrics.get(k, 0.0)) for k in ("loss", "grad_norm")):
             raise AhaError(f"step {step}: training diverged ({'; '.join(metrics['warnings'])})")
+        collapsed = [note for note in metrics["warnings"] if is_collapse(note)]
+        if cfg.stop_on_collapse and collapsed:
+            trainer.save(step)
+            raise AhaError(f"step {step}: stopped (stop_on_collapse): {collapsed[0]}")
         if (cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.steps:
             metrics["eval"] = trainer.evaluate(step)
         if step % cfg.save_every == 0 or step == cfg.steps:

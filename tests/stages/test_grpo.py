@@ -148,3 +148,42 @@ def test_shipped_recipes_load_and_name_registered_rewards(name):
     for reward in [*cfg.rewards, cfg.accuracy_reward]:
         get(reward)
     assert json.loads(json.dumps(cfg.rewards)) == cfg.rewards
+
+
+def test_soft_overlong_penalty_hand_computed():
+    from aha.stages.grpo import soft_overlong_penalty
+
+    assert [soft_overlong_penalty(n, 64, 16, 1.0) for n in (40, 48, 56, 64)] == [0.0, 0.0, -0.5, -1.0]
+    assert soft_overlong_penalty(64, 64, 0, 1.0) == 0.0
+
+
+def _flat_overrides(model_dir, steps):
+    # format on random text is always 0: every group has equal rewards
+    return [*_overrides(model_dir, steps), "rewards={format: 1.0}", "accuracy_reward=format"]
+
+
+def test_dynamic_sampling_refills_and_explains_a_zero_loss(tiny_llama_dir, tmp_path):
+    cfg = load_config(
+        GRPOConfig, None, [*_flat_overrides(tiny_llama_dir, 1), "dynamic_sampling=true", "max_refill_rounds=3"]
+    )
+    run(cfg, tmp_path / "run")
+    (metrics,) = RunDir(tmp_path / "run").read("metrics.jsonl")
+    assert metrics["sampling_rounds"] == 3 and metrics["groups_sampled"] == 6 and metrics["groups_trained"] == 0
+    assert metrics["loss"] == 0.0 and any("exactly 0" in w for w in metrics["warnings"])
+
+
+def test_overlong_filter_drops_truncated_completions_from_the_loss(tiny_llama_dir, tmp_path):
+    cfg = load_config(GRPOConfig, None, [*_overrides(tiny_llama_dir, 1), "overlong_filter=true"])
+    run(cfg, tmp_path / "run")
+    (metrics,) = RunDir(tmp_path / "run").read("metrics.jsonl")
+    assert metrics["truncated_share"] == 1.0  # 8 new tokens: the tiny model never stops first
+    assert metrics.get("skipped") == 1.0 and metrics["loss"] == 0.0
+
+
+def test_stop_on_collapse_stops_with_a_checkpoint(tiny_llama_dir, tmp_path):
+    cfg = load_config(
+        GRPOConfig, None, [*_flat_overrides(tiny_llama_dir, 5), "collapse_window=2", "stop_on_collapse=true"]
+    )
+    with pytest.raises(AhaError, match="reward variance has vanished"):
+        run(cfg, tmp_path / "run")
+    assert RunDir(tmp_path / "run").latest_checkpoint().name == "step-000002"
