@@ -124,7 +124,7 @@ class Scored:
     completions: list[Completion]
     rewards: list[float]
     components: list[dict[str, float | None]]
-    accuracy: list[float]
+    accuracy: list[float | None]  # None: the reference answer itself could not be checked
     formatted: list[float]
 
 
@@ -179,7 +179,7 @@ class Trainer:
                 result.total
                 + soft_overlong_penalty(length, cfg.max_new_tokens, cfg.overlong_buffer, cfg.overlong_penalty)
             )
-        accuracy = [self.accuracy_fn(r, sample) or 0.0 for r in responses]
+        accuracy = [self.accuracy_fn(r, sample) for r in responses]
         formatted = [self.format_fn(r, sample) or 0.0 for r in responses]
         return Scored(sample, completions, rewards, [s.components for s in scored], accuracy, formatted)
 
@@ -225,7 +225,7 @@ class Trainer:
             timing["scoring"] += time.perf_counter() - start
         return kept, seen, {**timing, "groups_sampled": len(seen), "rounds": round_ + 1}
 
-    def train_on(self, groups: list[Scored]) -> dict[str, float]:
+    def train_on(self, groups: list[Scored], step: int) -> dict[str, float]:
         cfg = self.cfg
         rewards = torch.tensor([g.rewards for g in groups], dtype=torch.float32)  # [P,G]
         adv = self.advantage(rewards, cfg.advantage_eps)  # [P,G]
@@ -248,7 +248,8 @@ class Trainer:
         )
         stats: list[dict[str, float]] = []
         for epoch in range(cfg.mu):
-            order = torch.randperm(batch.rows, generator=torch.Generator().manual_seed(row_seed(cfg.seed, epoch)))
+            generator = torch.Generator().manual_seed(row_seed(cfg.seed, step, epoch))
+            order = torch.randperm(batch.rows, generator=generator)
             for part in order.chunk(cfg.minibatches):
                 stats.append(
                     update(
@@ -270,9 +271,11 @@ class Trainer:
         groups = self.engine.generate([self.encode(s) for s in self.held_out], params)
         scored = [self.score(s, g) for s, g in zip(self.held_out, groups, strict=True)]
         texts = [self.template.response(g.completions[0].text) for g in scored]
+        checked = [g.accuracy[0] for g in scored if g.accuracy[0] is not None]
         record = {
             "step": step,
-            "accuracy": sum(g.accuracy[0] for g in scored) / len(scored),
+            "accuracy": sum(checked) / len(checked) if checked else 0.0,
+            "unverifiable": len(scored) - len(checked),
             "format_rate": sum(g.formatted[0] for g in scored) / len(scored),
             "length_mean": sum(len(g.completions[0].token_ids) for g in scored) / len(scored),
             "reflection_rate": reflection_rate(texts, self.cfg.reflection_words),
@@ -306,6 +309,10 @@ class Trainer:
         return int(state["step"])
 
 
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
 def step_metrics(
     step: int,
     groups: list[Scored],
@@ -333,7 +340,7 @@ def step_metrics(
         "reward_mean": mean,
         "reward_std": math.sqrt(sum((r - mean) ** 2 for r in rewards) / len(rewards)),
         **{f"reward/{name}": sum(v) / len(v) for name, v in components.items()},
-        "accuracy": sum(a for g in sampled for a in g.accuracy) / len(completions),
+        "accuracy": _mean([a for g in sampled for a in g.accuracy if a is not None]),
         "format_rate": sum(f for g in sampled for f in g.formatted) / len(completions),
         "length_mean": sum(lengths) / len(lengths),
         "length_max": max(lengths),
@@ -385,7 +392,7 @@ def run(
     for step in range(start + 1, cfg.steps + 1):
         groups, sampled, timing = trainer.collect(step)
         begin = time.perf_counter()
-        train = trainer.train_on(groups) if groups else {"loss": 0.0, "skipped": 1.0}
+        train = trainer.train_on(groups, step) if groups else {"loss": 0.0, "skipped": 1.0}
         timing["training"] = time.perf_counter() - begin
         metrics = step_metrics(step, groups, sampled, train, timing, cfg, trainer.scheduler.get_last_lr()[0])
         metrics["warnings"] = step_warnings(
