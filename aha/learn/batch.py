@@ -31,6 +31,14 @@ class RolloutBatch:
     def completion_ids(self) -> torch.Tensor:
         return self.input_ids[:, self.prompt_width :]  # [B,Tc]
 
+    def to(self, device: torch.device) -> RolloutBatch:
+        """The same batch on another device (the sampler builds it on the CPU)."""
+        move = {
+            name: getattr(self, name).to(device) for name in ("input_ids", "attention_mask", "mask", "old_logp", "adv")
+        }
+        prefix = None if self.prefix is None else self.prefix.to(device)
+        return RolloutBatch(**move, prompt_width=self.prompt_width, prefix=prefix)
+
     def select(self, rows: torch.Tensor | slice) -> RolloutBatch:
         """A mini- or micro-batch of rows, trimmed of columns that are padding in all of them."""
         input_ids, attention_mask = self.input_ids[rows], self.attention_mask[rows]

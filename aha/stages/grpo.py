@@ -245,7 +245,7 @@ class Trainer:
             [c.logprobs for _, c, _ in rows],
             [a for _, _, a in rows],
             self.engine.pad_id,
-        )
+        ).to(self.loaded.model.device)
         stats: list[dict[str, float]] = []
         for epoch in range(cfg.mu):
             generator = torch.Generator().manual_seed(row_seed(cfg.seed, step, epoch))
