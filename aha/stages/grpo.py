@@ -148,6 +148,7 @@ class Trainer:
         self.optimizer, self.scheduler = make_optimizer(loaded.model, cfg.optim, updates)
         self.advantage = get_advantage(cfg.advantage)
         self.cursor = 0
+        self._order: tuple[int, list[int]] = (-1, [])
         self._encoded: dict[str, list[int]] = {}
 
     def encode(self, sample: Sample) -> list[int]:
@@ -162,11 +163,18 @@ class Trainer:
         out = []
         for _ in range(count):
             epoch, offset = divmod(self.cursor, len(self.train))
-            order = list(range(len(self.train)))
-            random.Random(f"{self.cfg.seed}/epoch/{epoch}").shuffle(order)
-            out.append((order[offset], self.train[order[offset]]))
+            index = self._epoch_order(epoch)[offset]
+            out.append((index, self.train[index]))
             self.cursor += 1
         return out
+
+    def _epoch_order(self, epoch: int) -> list[int]:
+        """The seeded shuffle of the training set for one epoch, computed once per epoch."""
+        if self._order[0] != epoch:
+            order = list(range(len(self.train)))
+            random.Random(f"{self.cfg.seed}/epoch/{epoch}").shuffle(order)
+            self._order = (epoch, order)
+        return self._order[1]
 
     def score(self, sample: Sample, completions: list[Completion]) -> Scored:
         cfg = self.cfg
@@ -351,7 +359,7 @@ def step_metrics(
         "sampling_rounds": timing["rounds"],
         "reflection_rate": reflection_rate([c.text for c in completions], cfg.reflection_words),
         "repetition_share": repetition_share([c.text for c in completions]),
-        **{k: v for k, v in train.items()},
+        **train,
         "lr": lr,
         "time_sampling": round(timing["sampling"], 3),
         "time_scoring": round(timing["scoring"], 3),
