@@ -291,6 +291,21 @@ class Trainer:
             "seconds": round(time.perf_counter() - start, 2),
         }
         self.run_dir.append("eval.jsonl", record)
+        for sample, group in zip(self.held_out, scored, strict=True):
+            completion = group.completions[0]
+            self.run_dir.append(
+                "eval_samples.jsonl",
+                {
+                    "step": step,
+                    "id": sample.id,
+                    "answer": sample.answer,
+                    "completion": completion.text,
+                    "correct": group.accuracy[0],
+                    "formatted": group.formatted[0],
+                    "length": len(completion.token_ids),
+                    "finish_reason": completion.finish_reason,
+                },
+            )
         return record
 
     def save(self, step: int) -> None:

@@ -28,6 +28,7 @@ class TaskConfig:
     prompt_field: str = "prompt"
     answer_field: str = "answer"
     held_out: int = 200  # held-out prompts evaluated (the first ones of the held-out set)
+    held_out_seed: int = 1_000_003  # arithmetic: the held-out set is the same for every run seed
 
     def __post_init__(self) -> None:
         if self.name not in TASKS:
@@ -41,13 +42,11 @@ def build_task(cfg: TaskConfig, seed: int) -> tuple[list[Sample], list[Sample]]:
     if cfg.name == "arithmetic":
         from aha.tasks import arithmetic
 
-        train = arithmetic.generate(cfg.train_size, seed=seed, difficulty=cfg.difficulty)
         held = arithmetic.generate(
-            cfg.held_out,
-            seed=seed + 1_000_003,
-            difficulty=cfg.difficulty,
-            exclude=frozenset(s.prompt for s in train),
-            prefix="arith-held-out",
+            cfg.held_out, seed=cfg.held_out_seed, difficulty=cfg.difficulty, prefix="arith-held-out"
+        )
+        train = arithmetic.generate(
+            cfg.train_size, seed=seed, difficulty=cfg.difficulty, exclude=frozenset(s.prompt for s in held)
         )
         return train, held
     if cfg.name == "countdown":

@@ -5,6 +5,7 @@ run/
   metrics.jsonl      one record per training step
   samples.jsonl      a few completions per step
   eval.jsonl         one record per held-out evaluation
+  eval_samples.jsonl every held-out completion of every evaluation (prompt id, answer, completion, correct)
   checkpoints/step-000020/   Hugging Face layout + trainer_state.pt, written atomically
   plots/*.png, report.md
 """
@@ -20,7 +21,7 @@ import yaml
 from aha.data.jsonl import write_record
 from aha.models.checkpoint import is_partial
 
-LOGS = ("metrics.jsonl", "samples.jsonl", "eval.jsonl")
+LOGS = ("metrics.jsonl", "samples.jsonl", "eval.jsonl", "eval_samples.jsonl")
 
 
 class RunDir:

@@ -74,7 +74,13 @@ def test_a_run_writes_metrics_samples_checkpoints_plots_and_report(tiny_llama_di
         "tokens_per_s",
     } <= set(metrics[0])
     assert metrics[0]["grad_norm"] > 0
-    assert [e["step"] for e in directory.read("eval.jsonl")] == [0, 3]
+    evals = directory.read("eval.jsonl")
+    assert [e["step"] for e in evals] == [0, 3]
+    per_prompt = directory.read("eval_samples.jsonl")
+    assert len(per_prompt) == 2 * evals[0]["prompts"]
+    for e in evals:
+        rows = [r for r in per_prompt if r["step"] == e["step"]]
+        assert sum(r["correct"] for r in rows) / len(rows) == pytest.approx(e["accuracy"])
     assert [p.name for p in directory.complete_checkpoints()] == ["step-000002", "step-000003"]
     assert (directory.plots / "dynamics.png").stat().st_size > 10_000
     report = (directory.path / "report.md").read_text()

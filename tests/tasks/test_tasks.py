@@ -89,3 +89,15 @@ def test_shipped_tasks_load_with_disjoint_held_out_sets(name):
         assert get("countdown")(reference, sample) == 1.0
     else:
         assert all(s.answer.lstrip("-").isdigit() for s in train)
+
+
+def test_arithmetic_held_out_set_is_the_same_for_every_run_seed():
+    from aha.tasks import TaskConfig, build_task
+
+    cfg = TaskConfig(name="arithmetic", held_out=100, train_size=2000)
+    train0, held0 = build_task(cfg, seed=0)
+    train1, held1 = build_task(cfg, seed=1)
+    assert [s.prompt for s in held0] == [s.prompt for s in held1]
+    assert [s.prompt for s in train0] != [s.prompt for s in train1]
+    for train in (train0, train1):
+        assert len(train) == 2000 and not {s.prompt for s in train} & {s.prompt for s in held0}
