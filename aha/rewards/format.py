@@ -44,3 +44,19 @@ def tag_credit(response: str, sample: Sample) -> float:
             score += 0.25
             position = found + len(tag)
     return score
+
+
+_READABLE = re.compile(r"\s*<think>(.*?)</think>(.*)", re.DOTALL)
+
+
+@register("format_readable")
+def r1_readable_format(response: str, sample: Sample) -> float:
+    """1.0 for the R1 readable format: `<think>...</think>` then a non-empty summary, each think tag once.
+
+    >>> r1_readable_format("<think> 2+2 is 4 </think> The sum is **4**.", Sample(id="", prompt="", answer="4"))
+    1.0
+    """
+    if response.count("<think>") != 1 or response.count("</think>") != 1:
+        return 0.0
+    match = _READABLE.fullmatch(response)
+    return 1.0 if match and match.group(1).strip() and match.group(2).strip() else 0.0

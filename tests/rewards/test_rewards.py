@@ -106,12 +106,29 @@ def test_registry_rejects_duplicates_and_names_known_rewards():
     assert {"format", "format_tags", "accuracy_numeric"} <= set(REWARDS)
 
 
-@settings(max_examples=300, deadline=1000)
-@given(st.text(alphabet=st.sampled_from(list("<>/\\{}thinkanswerboxed 0123456789.,-=$\n")), max_size=200))
-def test_no_reward_raises_on_arbitrary_text(text):
-    for name in ("format", "format_tags", "accuracy_numeric"):
-        value = get(name)(text, S)
-        assert value is None or 0.0 <= value <= 1.0
+FUZZ_SAMPLE = Sample(
+    id="f",
+    prompt="What is 7 * 8?",
+    answer="56",
+    meta={"nums": [7, 8, 1], "target": 56, "test_list": ["assert f(1) == 1"], "language": "en"},
+)
+FUZZ_ALPHABET = list("<>/\\{}thinkanswerboxedfrac 0123456789.,-+*()=$%:^_\n答案是１２。")
+TIME_LIMIT_S = {"accuracy_math": 6.0}  # the grader's worker time limit plus a margin; others: 1 s
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(FUZZ_ALPHABET), max_size=200))
+def test_no_reward_raises_or_overruns_on_arbitrary_text(text):
+    import time
+
+    get("format")  # registers the built-in rewards
+    for name in sorted(REWARDS):
+        if name.startswith("test_") or name.startswith("code"):
+            continue  # rewards registered by other tests; the code rewards have their own fuzz test
+        start = time.perf_counter()
+        value = get(name)(text, FUZZ_SAMPLE)
+        assert value is None or 0.0 <= value <= 1.0, name
+        assert time.perf_counter() - start < TIME_LIMIT_S.get(name, 1.0), name
 
 
 def test_docstring_examples_run():
