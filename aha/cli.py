@@ -73,6 +73,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last complete checkpoint")
     train.set_defaults(func=_train)
 
+    grade = commands.add_parser(
+        "grade",
+        help="score a JSONL file of responses with rewards",
+        description="Score every line of FILE.jsonl (fields: response, answer, optional meta/id/prompt) "
+        "with one or more registered rewards; writes FILE.graded.jsonl and prints the mean of each.",
+    )
+    grade.add_argument("path", metavar="FILE.jsonl")
+    grade.add_argument("--reward", action="append", required=True, help="reward name, repeatable or comma-separated")
+    grade.add_argument("--out", metavar="FILE.jsonl", help="output (default: FILE.graded.jsonl)")
+    grade.add_argument("--response-field", default="response")
+    grade.add_argument("--answer-field", default="answer")
+    grade.add_argument("--workers", type=int, default=2, help="grader / sandbox worker processes")
+    grade.set_defaults(func=_grade)
+
     bench = commands.add_parser("bench", help="side-by-side performance benchmarks")
     benches = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
     bench_generate = benches.add_parser("generate", help="aha's engine vs transformers generate, tokens/s")
@@ -204,6 +218,26 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grade(args: argparse.Namespace) -> int:
+    from aha.stages.grade import GradeConfig, run
+
+    names = tuple(name.strip() for value in args.reward for name in value.split(",") if name.strip())
+    cfg = GradeConfig(
+        path=args.path,
+        rewards=names,
+        out=args.out,
+        response_field=args.response_field,
+        answer_field=args.answer_field,
+        workers=args.workers,
+    )
+    result = run(cfg)
+    for name, summary in result["rewards"].items():
+        mean = "n/a" if summary["mean"] is None else f"{summary['mean']:.4f}"
+        print(f"{name}: mean {mean} over {result['count'] - summary['unchecked']} ({summary['unchecked']} unchecked)")
+    print(f"aha: wrote {result['count']} graded records to {result['out']}", file=sys.stderr)
+    return 0
+
+
 def _bench_generate(args: argparse.Namespace) -> int:
     from aha.benchmarks.generate import GenerateBenchConfig, run
 
@@ -241,7 +275,7 @@ def _bench_generate(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    if not args.verbose:
+    if not args.verbose and args.command != "grade":
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()

@@ -1,0 +1,97 @@
+"""`aha grade`: score a JSONL file of responses with registered rewards and write the scores.
+
+Each input line holds a response and what the reward needs to check it: the reference `answer` (math,
+arithmetic), `meta` (Countdown numbers, code tests) and optionally `id` and `prompt`. Every output line
+is the input record plus `rewards: {name: value}` (None where the reward could not check the sample)
+and, for `accuracy_math`, the grader's `grade: {status, answer}`. The output file is written to a
+temporary name and renamed when complete, so a killed run never leaves a half-written result.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aha.data.jsonl import field, read_jsonl, write_record
+from aha.errors import ConfigError, DataError
+from aha.rewards import get
+from aha.types import Sample
+
+
+@dataclass(frozen=True, kw_only=True)
+class GradeConfig:
+    path: str  # input JSONL
+    rewards: tuple[str, ...]  # registered reward names
+    out: str | None = None  # default: <input stem>.graded.jsonl next to the input
+    response_field: str = "response"
+    answer_field: str = "answer"
+    workers: int = 2  # worker processes for the math grader's symbolic stage and the code sandbox
+
+
+def read_items(cfg: GradeConfig) -> list[tuple[str, Sample, dict[str, Any]]]:
+    """(response, sample, original record) for each line of the input."""
+    items = []
+    for line, record in read_jsonl(cfg.path):
+        response = field(record, cfg.response_field, str, cfg.path, line)
+        answer = record.get(cfg.answer_field, "")
+        if not isinstance(answer, str | int | float):
+            raise DataError(f"{cfg.path}:{line}: field {cfg.answer_field!r} must be a string or a number")
+        meta = record.get("meta", {})
+        if not isinstance(meta, dict):
+            raise DataError(f"{cfg.path}:{line}: field 'meta' must be an object")
+        sample = Sample(
+            id=str(record.get("id", line)), prompt=str(record.get("prompt", "")), answer=str(answer), meta=meta
+        )
+        items.append((response, sample, record))
+    return items
+
+
+def score(name: str, responses: Sequence[str], samples: Sequence[Sample], workers: int) -> list[dict[str, Any]]:
+    """{"value": ..., and extra detail} per response for one reward, batched where the reward allows."""
+    if name == "accuracy_math":
+        from aha.rewards.grader import grade_many
+
+        grades = grade_many([(r, s.answer) for r, s in zip(responses, samples, strict=True)], workers=workers)
+        values = {True: 1.0, False: 0.0, None: None}
+        return [
+            {"value": values[g.correct], "grade": {"status": g.status, "answer": g.answer, "detail": g.detail}}
+            for g in grades
+        ]
+    fn = get(name)
+    return [{"value": fn(r, s)} for r, s in zip(responses, samples, strict=True)]
+
+
+def run(cfg: GradeConfig) -> dict[str, Any]:
+    """Grade the file; return {"out": path, "count": n, "rewards": {name: {"mean", "unchecked"}}}."""
+    if not cfg.rewards:
+        raise ConfigError("give at least one --reward NAME")
+    for name in cfg.rewards:  # unknown names fail here, before any work
+        try:
+            get(name)
+        except KeyError as error:
+            raise ConfigError(f"--reward: {error.args[0]}") from error
+    items = read_items(cfg)
+    responses = [r for r, _, _ in items]
+    samples = [s for _, s, _ in items]
+    scored = {name: score(name, responses, samples, cfg.workers) for name in cfg.rewards}
+    source = Path(cfg.path)
+    out = Path(cfg.out) if cfg.out else source.with_name(source.stem + ".graded.jsonl")
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        for index, (_, _, record) in enumerate(items):
+            rewards = {name: scored[name][index]["value"] for name in cfg.rewards}
+            extra = {k: v for name in cfg.rewards for k, v in scored[name][index].items() if k != "value"}
+            write_record(handle, {**record, "rewards": rewards, **extra})
+        os.fsync(handle.fileno())
+    os.replace(tmp, out)
+    summary = {}
+    for name in cfg.rewards:
+        values = [row["value"] for row in scored[name] if row["value"] is not None]
+        summary[name] = {
+            "mean": sum(values) / len(values) if values else None,
+            "unchecked": len(items) - len(values),
+        }
+    return {"out": str(out), "count": len(items), "rewards": summary}
