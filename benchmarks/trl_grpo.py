@@ -11,7 +11,7 @@ Differences that cannot be removed, and how they are handled:
 - TRL's transformers generation takes no stop strings, so completions run to EOS instead of stopping at
   the recipe's stop strings; each reward sees the completion cut after the first stop string, as aha's do.
 - TRL's `loss_type="grpo"` is the paper's per-sequence mean (aha's `seq_mean_token_mean`); group-scaled
-  rewards, epsilon, beta, lr (constant), AdamW betas and gradient clipping are set from the recipe.
+  rewards, epsilon, beta, lr and its schedule, AdamW betas and gradient clipping are set from the recipe.
 """
 
 from __future__ import annotations
@@ -85,7 +85,9 @@ def main() -> None:
         gradient_accumulation_steps=1,
         max_completion_length=cfg.max_new_tokens,
         learning_rate=cfg.optim.lr,
-        lr_scheduler_type="constant",
+        # transformers' schedules equal aha's lr_factor step for step (checked for cosine to 10%)
+        lr_scheduler_type="cosine_with_min_lr" if cfg.optim.schedule == "cosine" else "constant_with_warmup",
+        lr_scheduler_kwargs={"min_lr_rate": 0.1} if cfg.optim.schedule == "cosine" else {},
         warmup_steps=cfg.optim.warmup_steps,
         adam_beta1=cfg.optim.beta1,
         adam_beta2=cfg.optim.beta2,
