@@ -64,8 +64,8 @@ def write_report(
     if warnings:
         lines += [f"Warnings ({len(warnings)}), first: {warnings[0]}", ""]
     lines += [
-        "Files: `metrics.jsonl` (per step), `eval.jsonl` (held-out), `samples.jsonl` (completions), "
-        "`checkpoints/` (Hugging Face layout), `plots/`.",
+        "Files: `metrics.jsonl` (per step), `eval.jsonl` (held-out), `eval_samples.jsonl` (held-out completions), "
+        "`samples.jsonl` (completions), `checkpoints/` (Hugging Face layout), `plots/`.",
         "",
     ]
     path.write_text("\n".join(lines), encoding="utf-8")
