@@ -30,6 +30,8 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*")
     parser.add_argument("--out", default="runs/trl-reference")
     args = parser.parse_args()
+    if "=" in args.recipe:  # `trl_grpo.py seed=1` means the default recipe with an override
+        args.overrides, args.recipe = [args.recipe, *args.overrides], "r1zero-arith"
 
     from datasets import Dataset
     from transformers import TrainerCallback
