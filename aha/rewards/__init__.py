@@ -57,4 +57,4 @@ def combine(weights: Mapping[str, float]) -> Combined:
 
 def _load_builtins() -> None:
     # Importing the modules registers their rewards; done on first lookup so importing aha.rewards is cheap.
-    from aha.rewards import arithmetic, countdown, format, language, math  # noqa: F401
+    from aha.rewards import arithmetic, code, countdown, format, language, math  # noqa: F401

@@ -1,0 +1,185 @@
+"""Code rewards: program extraction, the three test styles, partial credit, and attacks scoring 0.
+
+Each attack program is written so that it would pass its test only if the attack worked: a reward of 0
+means the sandbox contained it.
+"""
+
+from __future__ import annotations
+
+import doctest
+import os
+import secrets
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aha.rewards import code as code_rewards
+from aha.rewards.code import code, code_fraction, extract_program, score_many
+from aha.sandbox import SandboxLimits, run_python
+from aha.types import Sample
+from tests.rewards.test_sandbox import leftover_processes
+
+FAST = SandboxLimits(wall_s=1.5, cpu_s=1.5, memory_mb=256, max_processes=16)
+
+
+def fenced(program: str, reasoning: str = "Let me think.") -> str:
+    return f"<think>\n{reasoning}\n</think>\nHere is my solution:\n```python\n{program}\n```\n"
+
+
+def mbpp(*tests: str, setup: str = "") -> Sample:
+    meta = {"test_list": list(tests)} | ({"test_setup_code": setup} if setup else {})
+    return Sample(id="mbpp", prompt="", answer="", meta=meta)
+
+
+HUMANEVAL = Sample(
+    id="humaneval",
+    prompt="",
+    answer="",
+    meta={
+        "test": "def check(candidate):\n    assert candidate([1, 2, 3]) == 6\n    assert candidate([]) == 0\n",
+        "entry_point": "total",
+    },
+)
+ADD = mbpp("assert add(1, 2) == 3", "assert add(2, 2) == 4", "assert add(-1, -1) == -2")
+ECHO_SUM = Sample(
+    id="io",
+    prompt="",
+    answer="",
+    meta={
+        "io": [{"input": "1 2\n", "output": "3\n"}, {"input": "10 -4", "output": "6"}, {"input": "0 0", "output": "0"}]
+    },
+)
+
+
+@pytest.mark.parametrize(
+    ("response", "program"),
+    [
+        ("```python\nx = 1\n```", "x = 1\n"),
+        ("```py\nx = 1\n```\ntext\n```python\nx = 2\n```", "x = 2\n"),
+        ("```python\nx = 1\n```\n```\nplain\n```", "x = 1\n"),  # a python block beats a later plain one
+        ("```\nx = 3\n```", "x = 3\n"),  # no python block: the last fenced block
+        ("<think>```python\nx = 1\n```</think> done", None),  # a draft inside the reasoning is no answer
+        ("<think>```python\nx = 1\n```</think>```python\nx = 2\n```", "x = 2\n"),
+        ("no code at all", None),
+        ("```python\n\n```", None),
+        ("```python\nunclosed", None),
+    ],
+)
+def test_extract_program(response, program):
+    assert extract_program(response) == program
+
+
+def test_humaneval_style():
+    assert code(fenced("def total(xs):\n    return sum(xs)"), HUMANEVAL) == 1.0
+    assert code(fenced("def total(xs):\n    return len(xs)"), HUMANEVAL) == 0.0
+    assert code_fraction(fenced("def wrong_name(xs):\n    return sum(xs)"), HUMANEVAL) == 0.0
+
+
+def test_mbpp_style_counts_each_assert():
+    assert code(fenced("def add(a, b):\n    return a + b"), ADD) == 1.0
+    partial = fenced("def add(a, b):\n    return a + b if a > 0 else 0")  # fails the negative case only
+    assert code(partial, ADD) == 0.0
+    assert code_fraction(partial, ADD) == pytest.approx(2 / 3)
+    crashing = fenced("def add(a, b):\n    if a == 2:\n        raise SystemExit(0)\n    return a + b")
+    assert code_fraction(crashing, ADD) == pytest.approx(2 / 3)  # one test exits; the others still count
+    setup = mbpp("assert add(OFFSET, 1) == 11", setup="OFFSET = 10")
+    assert code(fenced("def add(a, b):\n    return a + b"), setup) == 1.0
+
+
+def test_stdin_stdout_style():
+    program = "a, b = map(int, input().split())\nprint(a + b, '  ')\n"  # trailing spaces are forgiven
+    assert code(fenced(program), ECHO_SUM) == 1.0
+    partial = fenced("a, b = map(int, input().split())\nprint(a + b if a < 5 else 0)")  # wrong on "10 -4"
+    assert code_fraction(partial, ECHO_SUM) == pytest.approx(2 / 3)
+    assert code(fenced("print(3)\nraise ValueError"), ECHO_SUM) == 0.0  # right output, but it crashed
+
+
+def test_no_code_scores_zero_and_no_tests_is_none():
+    assert code("The answer is to add the numbers.", ADD) == 0.0
+    assert code_fraction("", ADD) == 0.0
+    assert code(fenced("x = 1"), Sample(id="x", prompt="", answer="")) is None
+    assert code(fenced("x = 1"), Sample(id="x", prompt="", answer="", meta={"io": "not a list"})) is None
+
+
+def test_forged_pass_lines_and_early_exit_score_zero():
+    forged = "import sys\nfor i in range(3):\n    print(f'pass {i}')\n    sys.__stdout__.write(f'0000 pass {i}\\n')"
+    assert code_fraction(fenced(forged), ADD) == 0.0
+    assert code_fraction(fenced("import os\nos._exit(0)"), ADD) == 0.0
+
+
+def test_score_many_keeps_order_and_marks_uncheckable_samples():
+    right, wrong = fenced("def add(a, b):\n    return a + b"), fenced("def add(a, b):\n    return a * b")
+    no_tests = Sample(id="none", prompt="", answer="")
+    responses = [right, wrong, "no code", right, fenced("def total(xs):\n    return sum(xs)")]
+    samples = [ADD, ADD, ADD, no_tests, HUMANEVAL]
+    assert score_many(responses, samples, workers=3) == [1.0, 0.0, 0.0, None, 1.0]
+    assert score_many(responses[:2], samples[:2], fraction=True) == [1.0, pytest.approx(1 / 3)]
+
+
+def test_attacks_are_contained_and_score_zero(monkeypatch):
+    """Every attack of the acceptance list, scored together through the pool: all 0, the parent intact."""
+    if "mount" not in run_python("pass").isolation:
+        pytest.skip("no mount namespace here: world-writable directories are not protected")
+    secret = secrets.token_hex(16)
+    monkeypatch.setenv("AHA_TEST_SECRET", secret)
+    canary = Path(f"/var/tmp/aha-canary-{secrets.token_hex(8)}")  # visible to the sandbox, root's, 0755
+    canary.mkdir(mode=0o755)
+    (canary / "keep").write_text("precious")
+    escape = Path(f"/var/tmp/aha-escape-{secrets.token_hex(8)}")
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    port = server.getsockname()[1]
+    attacks = {  # each defines f() returning True only when the attack worked
+        "infinite loop": "def f():\n    while True:\n        pass",
+        "fork bomb": "import os\ndef f():\n    while True:\n        try:\n            os.fork()\n"
+        "        except OSError:\n            pass",
+        "memory bomb": "def f():\n    chunks = []\n    while True:\n        chunks.append(bytearray(1 << 24))",
+        "write outside": f"def f():\n    open('{escape}', 'w').write('x')\n    return True",
+        "socket": f"import socket\ndef f():\n    socket.create_connection(('127.0.0.1', {port}), timeout=1)\n"
+        "    return True",
+        "os.system": f"import os\nos.system('rm -rf {canary}')\ndef f():\n    return not os.path.exists('{canary}')",
+        "env secret": f"import os\ndef f():\n    return os.environ.get('AHA_TEST_SECRET') == '{secret}'",
+    }
+    try:
+        responses = [fenced(program) for program in attacks.values()]
+        scores = score_many(responses, [mbpp("assert f()")] * len(attacks), workers=4, limits=FAST)
+        assert dict(zip(attacks, scores, strict=True)) == dict.fromkeys(attacks, 0.0)
+        with pytest.raises(TimeoutError):
+            server.accept()
+        assert (canary / "keep").read_text() == "precious"
+        assert not escape.exists()
+        assert os.environ["AHA_TEST_SECRET"] == secret
+        assert leftover_processes() == []
+    finally:
+        server.close()
+        shutil.rmtree(canary)
+        escape.unlink(missing_ok=True)
+
+
+FUZZ_ALPHABET = list("```python\n</think>def f(x): return assert print(input()) 0123456789+-*/=()[]{}:'\"\\#\t ")
+FUZZ_SAMPLES = (ADD, HUMANEVAL, ECHO_SUM)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from(FUZZ_ALPHABET), max_size=120) | st.text(max_size=60),
+    st.sampled_from(FUZZ_SAMPLES),
+)
+def test_arbitrary_text_never_raises(text, sample):
+    for reward in (code, code_fraction):
+        value = reward(text, sample)
+        assert value is not None and 0.0 <= value <= 1.0
+    value = code(fenced(text), sample)  # always a code block: the sandbox runs it
+    assert value in (0.0, 1.0)
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(code_rewards, extraglobs={"Sample": Sample})
+    assert result.attempted > 0 and result.failed == 0
+    assert not os.path.exists("program.py")  # nothing written to the parent's working directory
