@@ -96,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench_generate.add_argument("--json", action="store_true", help="print the figures as one JSON line")
     _add_sampling_options(bench_generate, n=8, temperature=0.7, top_p=0.95, max_new_tokens=256)
     bench_generate.set_defaults(func=_bench_generate)
+    bench_rewards = benches.add_parser(
+        "rewards", help="math grader vs math-verify (pairs/s, agreement); code sandbox programs/s"
+    )
+    bench_rewards.add_argument("--programs", type=int, default=200, help="code programs scored")
+    bench_rewards.add_argument("--limit", type=int, default=None, help="problems per math set (default: all)")
+    bench_rewards.add_argument("--workers", type=int, default=2, help="worker processes")
+    bench_rewards.add_argument("--json", action="store_true", help="print the figures as one JSON line")
+    bench_rewards.set_defaults(func=_bench_rewards)
     return parser
 
 
@@ -272,10 +280,39 @@ def _bench_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_rewards(args: argparse.Namespace) -> int:
+    import os
+
+    from aha.benchmarks import math_grader
+    from aha.benchmarks.rewards import bench_code
+
+    math = math_grader.run(limit=args.limit, workers=args.workers)
+    code = bench_code(args.programs, workers=args.workers)
+    if args.json:
+        print(json.dumps({"math": math, "code": code}))
+        return 0
+    print(f"math grader: {math['pairs']} (response, reference) pairs from MATH-500 and GSM8K test solutions")
+    print(
+        f"  math-verify   {math['math_verify_seconds']:>7.2f} s = {math['math_verify_pairs_per_s']:>7.1f} pairs/s, "
+        f"agreement {math['math_verify_agreement']:.1%}"
+    )
+    print(
+        f"  aha ({math['workers']} workers) {math['aha_seconds']:>5.2f} s = {math['aha_pairs_per_s']:>7.1f} pairs/s, "
+        f"agreement {math['aha_agreement']:.1%}  {math['aha_statuses']}"
+    )
+    print(f"  ratio aha / math-verify: {math['ratio']:.2f}x")
+    print(f"code sandbox: {code['programs']} MBPP-style programs, {code['workers']} workers, {os.cpu_count()} cores")
+    print(
+        f"  {code['seconds']:.2f} s = {code['programs_per_s']:.1f} programs/s, "
+        f"agreement with expected rewards {code['agreement']:.1%}"
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    if not args.verbose and args.command != "grade":
+    if not args.verbose and args.command != "grade" and getattr(args, "bench", None) != "rewards":
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()

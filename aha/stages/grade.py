@@ -60,6 +60,11 @@ def score(name: str, responses: Sequence[str], samples: Sequence[Sample], worker
             {"value": values[g.correct], "grade": {"status": g.status, "answer": g.answer, "detail": g.detail}}
             for g in grades
         ]
+    if name in ("code", "code_fraction"):
+        from aha.rewards.code import score_many
+
+        scores = score_many(responses, samples, fraction=name == "code_fraction", workers=workers)
+        return [{"value": value} for value in scores]
     fn = get(name)
     return [{"value": fn(r, s)} for r, s in zip(responses, samples, strict=True)]
 
