@@ -8,15 +8,37 @@ unweighted value for logging.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from aha.registry import Registry
 from aha.types import Sample
 
 RewardFn = Callable[[str, Sample], "float | None"]
+BatchRewardFn = Callable[[Sequence[str], Sequence[Sample]], "list[float | None]"]
 REWARDS: Registry[RewardFn] = Registry("reward")
 register = REWARDS.register
+BATCH: dict[str, BatchRewardFn] = {}  # optional batch forms (worker pools), same values as the single form
+
+
+def register_batch(name: str) -> Callable[[BatchRewardFn], BatchRewardFn]:
+    """Register the batch form of reward `name`: fn(responses, samples) -> values, equal to mapping it."""
+
+    def add(fn: BatchRewardFn) -> BatchRewardFn:
+        BATCH[name] = fn
+        return fn
+
+    return add
+
+
+def get_batch(name: str) -> BatchRewardFn:
+    """The batch form of a reward: its registered one, else the single form mapped over the batch."""
+    single = get(name)
+
+    def mapped(responses: Sequence[str], samples: Sequence[Sample]) -> list[float | None]:
+        return [single(r, s) for r, s in zip(responses, samples, strict=True)]
+
+    return BATCH.get(name) or mapped
 
 
 def get(name: str) -> RewardFn:
@@ -48,6 +70,16 @@ class Combined:
             if value is not None:
                 total += self.weights[name] * value
         return Scored(total, components)
+
+    def many(self, responses: Sequence[str], samples: Sequence[Sample]) -> list[Scored]:
+        """Score a batch; rewards with a batch form (code sandbox, math grader) run it once for all."""
+        values = {name: get_batch(name)(responses, samples) for name in self.weights}
+        scored = []
+        for index in range(len(responses)):
+            components = {name: values[name][index] for name in self.weights}
+            total = sum(self.weights[n] * v for n, v in components.items() if v is not None)
+            scored.append(Scored(total, components))
+        return scored
 
 
 def combine(weights: Mapping[str, float]) -> Combined:

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aha.rewards import register
+from aha.rewards import register, register_batch
 from aha.rewards.answers import after_reasoning
 from aha.sandbox import RunResult, Sandbox, SandboxLimits
 from aha.types import Sample
@@ -196,3 +196,7 @@ def code_fraction(response: str, sample: Sample) -> float | None:
     0.5
     """
     return score_many([response], [sample], fraction=True)[0]
+
+
+register_batch("code")(lambda responses, samples: score_many(responses, samples))
+register_batch("code_fraction")(lambda responses, samples: score_many(responses, samples, fraction=True))

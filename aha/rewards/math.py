@@ -6,8 +6,10 @@ timeout or an internal grader error gives None (counted by the trainer as unveri
 
 from __future__ import annotations
 
-from aha.rewards import register
-from aha.rewards.grader import grade
+from collections.abc import Sequence
+
+from aha.rewards import register, register_batch
+from aha.rewards.grader import default_pool, grade
 from aha.types import Sample
 
 
@@ -21,3 +23,10 @@ def math_accuracy(response: str, sample: Sample) -> float | None:
     1.0
     """
     return {True: 1.0, False: 0.0, None: None}[grade(response, sample.answer).correct]
+
+
+@register_batch("accuracy_math")
+def math_accuracy_many(responses: Sequence[str], samples: Sequence[Sample]) -> list[float | None]:
+    """`accuracy_math` for a batch: the symbolic stage of all pairs shares the grader's worker pool."""
+    grades = default_pool().grade_many((r, s.answer) for r, s in zip(responses, samples, strict=True))
+    return [{True: 1.0, False: 0.0, None: None}[g.correct] for g in grades]

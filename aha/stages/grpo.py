@@ -28,7 +28,7 @@ from aha.learn.batch import build_batch
 from aha.learn.optim import OptimConfig, make_optimizer
 from aha.learn.step import UpdateConfig, update
 from aha.models import DEFAULT_MODEL, LoadedModel, load, save_checkpoint
-from aha.rewards import combine
+from aha.rewards import combine, get_batch
 from aha.rewards import get as get_reward
 from aha.rollout.engine import Completion, Engine, SamplingParams
 from aha.rollout.sampling import row_seed
@@ -142,7 +142,8 @@ class Trainer:
         )
         self.train, self.held_out = build_task(cfg.task, cfg.seed)
         self.scorer = combine(cfg.rewards)
-        self.accuracy_fn, self.format_fn = get_reward(cfg.accuracy_reward), get_reward("format")
+        self.format_fn = get_reward("format")
+        get_reward(cfg.accuracy_reward)  # an unknown name fails here, before the model loads
         self.engine = Engine(loaded.model, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.max_rows)
         updates = cfg.steps * cfg.mu * cfg.minibatches
         self.optimizer, self.scheduler = make_optimizer(loaded.model, cfg.optim, updates)
@@ -176,20 +177,30 @@ class Trainer:
             self._order = (epoch, order)
         return self._order[1]
 
-    def score(self, sample: Sample, completions: list[Completion]) -> Scored:
+    def score(self, samples: list[Sample], groups: list[list[Completion]]) -> list[Scored]:
+        """Score every completion of every group in one batch (rewards with a worker pool run once)."""
         cfg = self.cfg
-        responses = [self.template.response(c.text) for c in completions]
-        scored = [self.scorer(r, sample) for r in responses]
-        rewards = []
-        for completion, result in zip(completions, scored, strict=True):
-            length = len(completion.token_ids)
-            rewards.append(
-                result.total
-                + soft_overlong_penalty(length, cfg.max_new_tokens, cfg.overlong_buffer, cfg.overlong_penalty)
-            )
-        accuracy = [self.accuracy_fn(r, sample) for r in responses]
-        formatted = [self.format_fn(r, sample) or 0.0 for r in responses]
-        return Scored(sample, completions, rewards, [s.components for s in scored], accuracy, formatted)
+        flat = [(sample, c) for sample, group in zip(samples, groups, strict=True) for c in group]
+        responses = [self.template.response(c.text) for _, c in flat]
+        flat_samples = [sample for sample, _ in flat]
+        results = self.scorer.many(responses, flat_samples)
+        if cfg.accuracy_reward in cfg.rewards:  # already computed (the code sandbox runs once, not twice)
+            accuracy = [r.components[cfg.accuracy_reward] for r in results]
+        else:
+            accuracy = get_batch(cfg.accuracy_reward)(responses, flat_samples)
+        formatted = [self.format_fn(r, s) or 0.0 for r, s in zip(responses, flat_samples, strict=True)]
+        scored, offset = [], 0
+        for sample, group in zip(samples, groups, strict=True):
+            part = slice(offset, offset + len(group))
+            offset += len(group)
+            rewards = [
+                r.total
+                + soft_overlong_penalty(len(c.token_ids), cfg.max_new_tokens, cfg.overlong_buffer, cfg.overlong_penalty)
+                for r, c in zip(results[part], group, strict=True)
+            ]
+            components = [r.components for r in results[part]]
+            scored.append(Scored(sample, group, rewards, components, accuracy[part], formatted[part]))
+        return scored
 
     def sampling_params(self, step: int, round_: int) -> SamplingParams:
         cfg = self.cfg
@@ -225,8 +236,7 @@ class Trainer:
             )
             timing["sampling"] += time.perf_counter() - start
             start = time.perf_counter()
-            for (_, sample), group in zip(chosen, groups, strict=True):
-                scored = self.score(sample, group)
+            for scored in self.score([sample for _, sample in chosen], groups):
                 seen.append(scored)
                 if not cfg.dynamic_sampling or len(set(scored.rewards)) > 1:
                     kept.append(scored)
@@ -277,7 +287,7 @@ class Trainer:
         start = time.perf_counter()
         params = SamplingParams(temperature=0, max_new_tokens=self.cfg.max_new_tokens, stop=self.cfg.prompt.stop)
         groups = self.engine.generate([self.encode(s) for s in self.held_out], params)
-        scored = [self.score(s, g) for s, g in zip(self.held_out, groups, strict=True)]
+        scored = self.score(self.held_out, groups)
         texts = [self.template.response(g.completions[0].text) for g in scored]
         checked = [g.accuracy[0] for g in scored if g.accuracy[0] is not None]
         record = {

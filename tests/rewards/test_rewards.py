@@ -140,3 +140,24 @@ def test_docstring_examples_run():
     for module in (arithmetic, countdown, format_rewards):
         result = doctest.testmod(module, extraglobs={"Sample": Sample})
         assert result.attempted > 0 and result.failed == 0
+
+
+def test_batch_forms_equal_the_single_forms():
+    from aha.rewards import get_batch
+
+    math_sample = Sample(id="m", prompt="", answer="\\frac{1}{2}")
+    code_sample = Sample(id="c", prompt="", answer="", meta={"test_list": ["assert f(2) == 4", "assert f(0) == 1"]})
+    cases = {
+        "accuracy_math": (["\\boxed{0.5}", "\\boxed{\\sqrt{1/4}}", "\\boxed{2}", "<think> cut"], math_sample),
+        "code_fraction": (
+            ["```python\ndef f(x):\n    return x * x\n```", "no code", "```python\nf = 1\n```"],
+            code_sample,
+        ),
+        "format": (["<think> a </think> <answer> 1 </answer>", "x"], S),
+    }
+    for name, (responses, sample) in cases.items():
+        samples = [sample] * len(responses)
+        assert get_batch(name)(responses, samples) == [get(name)(r, sample) for r in responses], name
+    scorer = combine({"accuracy_math": 1.0, "format_tags": 0.5})
+    responses = cases["accuracy_math"][0]
+    assert scorer.many(responses, [math_sample] * 4) == [scorer(r, math_sample) for r in responses]
