@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("recipe", nargs="?", default="r1zero-arith")
     parser.add_argument("overrides", nargs="*")
     parser.add_argument("--out", default="runs/trl-reference")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     if "=" in args.recipe:  # `trl_grpo.py seed=1` means the default recipe with an override
         args.overrides, args.recipe = [args.recipe, *args.overrides], "r1zero-arith"
 
