@@ -22,7 +22,7 @@ from aha.rewards.grader import GraderPool, extract_answer, grade, normalize, to_
         ("<think> a </think> <answer> 7 </answer>", "7"),
         ("\\boxed{\\frac{a}{\\sqrt{b}}} is it", "\\frac{a}{\\sqrt{b}}"),
         ("Natalia sold 48 clips.\n#### 72", "72"),
-        ("We add them. The final answer is $\\frac{1}{2}$.", "$\\frac{1}{2}"),
+        ("We add them. The final answer is $\\frac{1}{2}$.", "\\frac{1}{2}"),
         ("所以答案是 12。", "12"),
         ("Donc la réponse est 3,5.", "3,5"),
         ("42", "42"),
@@ -58,7 +58,7 @@ def test_normalize(answer, text):
 
 def test_percent_is_remembered():
     assert normalize("50\\%") == grader.Normalized("50", percent=True)
-    assert normalize("12.5 percent").percent is False  # a unit word, dropped; the number stays
+    assert normalize("12.5 percent") == grader.Normalized("12.5", percent=True)
     assert to_number("(2+\\frac{1}{2})") == to_number("5/2") == to_number("2.5")
 
 
