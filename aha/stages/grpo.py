@@ -360,11 +360,14 @@ def step_metrics(
     completions = [c for g in sampled for c in g.completions]
     lengths = [len(c.token_ids) for c in completions]
     components: dict[str, list[float]] = {}
+    unchecked = 0  # reward values a verifier could not decide (time limit, internal error, bad reference)
     for g in sampled:
         for parts in g.components:
             for name, value in parts.items():
                 if value is not None:
                     components.setdefault(name, []).append(value)
+                else:
+                    unchecked += 1
     mean = sum(rewards) / len(rewards)
     zero_var = zero_variance_groups(torch.tensor([g.rewards for g in sampled])) if sampled else torch.zeros(0)
     total_time = timing["sampling"] + timing["scoring"] + timing["training"]
@@ -374,6 +377,7 @@ def step_metrics(
         "reward_std": math.sqrt(sum((r - mean) ** 2 for r in rewards) / len(rewards)),
         **{f"reward/{name}": sum(v) / len(v) for name, v in components.items()},
         "accuracy": _mean([a for g in sampled for a in g.accuracy if a is not None]),
+        "rewards_unchecked": unchecked,
         "format_rate": sum(f for g in sampled for f in g.formatted) / len(completions),
         "length_mean": sum(lengths) / len(lengths),
         "length_max": max(lengths),

@@ -60,6 +60,12 @@ def step_warnings(
             f"{metrics['repetition_share']:.0%} of completions repeat themselves in a loop: the policy is "
             "degenerating (lower optim.lr, add a KL penalty, or stop at the last good checkpoint)"
         )
+    if metrics.get("rewards_unchecked", 0) > 0:
+        notes.append(
+            f"{metrics['rewards_unchecked']} reward values could not be decided (verifier time limit, internal "
+            "error or an unusable reference); they count as missing, not as wrong: see the grader's status with "
+            "`aha grade` on samples.jsonl"
+        )
     window = [*recent[-(collapse_window - 1) :], metrics] if collapse_window > 1 else [metrics]
     if len(window) >= collapse_window and all(m["zero_variance_share"] >= 0.9 for m in window):
         notes.append(collapse_message(window))

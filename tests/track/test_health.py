@@ -54,3 +54,15 @@ def test_a_log_line_cut_by_a_kill_is_ignored(tmp_path):
     assert directory.read("metrics.jsonl") == [{"step": 1}]
     directory.truncate_after(0)
     assert directory.read("metrics.jsonl") == []
+
+
+def test_undecided_rewards_are_reported_not_hidden():
+    from aha.track.health import step_warnings
+
+    base = {"truncated_share": 0.0, "groups_trained": 2, "zero_variance_share": 0.0}
+    quiet = step_warnings(base, [], max_new_tokens=64, truncation_warning=0.5, collapse_window=5)
+    noisy = step_warnings(
+        {**base, "rewards_unchecked": 3}, [], max_new_tokens=64, truncation_warning=0.5, collapse_window=5
+    )
+    assert not any("could not be decided" in n for n in quiet)
+    assert any(n.startswith("3 reward values could not be decided") for n in noisy)
