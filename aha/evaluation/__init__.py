@@ -1,0 +1,1 @@
+"""Evaluation: pass@k, cons@k and their standard errors over benchmark samples."""
