@@ -73,6 +73,31 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last complete checkpoint")
     train.set_defaults(func=_train)
 
+    evaluate = commands.add_parser(
+        "eval",
+        help="pass@1 / pass@k / cons@k / greedy accuracy on shipped benchmarks",
+        description="Evaluate a model, checkpoint or `aha train` run directory on shipped benchmarks "
+        "(gsm8k, math500, aime24, countdown, humaneval, mbpp). Resumable: rerun the same command.",
+    )
+    evaluate.add_argument("model", nargs="?", default="smollm2-135m", help="model, checkpoint or run directory")
+    evaluate.add_argument("--bench", default="gsm8k", help="comma-separated benchmark names")
+    evaluate.add_argument("--samples", type=int, default=4, help="samples per prompt (k)")
+    evaluate.add_argument("--k", default="1", help="comma-separated k for pass@k")
+    evaluate.add_argument("--temperature", type=float, default=0.6)
+    evaluate.add_argument("--top-p", type=float, default=0.95)
+    evaluate.add_argument("--max-new-tokens", type=int, default=1024)
+    evaluate.add_argument("--no-greedy", action="store_true", help="skip the greedy completion per prompt")
+    evaluate.add_argument("--template", default="chat", choices=["chat", "r1zero", "raw"])
+    evaluate.add_argument("--system", help="system message (chat template only)")
+    evaluate.add_argument("--think", action="store_true", help="pre-fill <think> as the start of each response")
+    evaluate.add_argument("--limit", type=int, help="first n prompts of each benchmark")
+    evaluate.add_argument("--out", default="eval", help="output directory (default: eval)")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--max-rows", type=int, default=64, help="rows decoded together")
+    evaluate.add_argument("--device", default="cpu")
+    evaluate.add_argument("--dtype", default=None)
+    evaluate.set_defaults(func=_eval)
+
     grade = commands.add_parser(
         "grade",
         help="score a JSONL file of responses with rewards",
@@ -223,6 +248,48 @@ def _train(args: argparse.Namespace) -> int:
             f"held-out accuracy {first['accuracy']:.1%} -> {last['accuracy']:.1%}, format "
             f"{first['format_rate']:.1%} -> {last['format_rate']:.1%}; report: {run_dir / 'report.md'}"
         )
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from aha.evaluation.benchmarks import load_benchmark
+    from aha.stages.evaluate import EvalConfig, markdown, run
+
+    try:
+        ks = tuple(int(k) for k in args.k.split(",") if k.strip())
+    except ValueError as error:
+        raise AhaError(f"--k: expected comma-separated integers, got {args.k!r}") from error
+    cfg = EvalConfig(
+        model=args.model,
+        benchmarks=tuple(b.strip() for b in args.bench.split(",") if b.strip()),
+        samples=args.samples,
+        ks=ks,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens,
+        greedy=not args.no_greedy,
+        template=args.template,
+        system=args.system,
+        think=args.think,
+        limit=args.limit,
+        out=args.out,
+        seed=args.seed,
+        max_rows=args.max_rows,
+        device=args.device,
+        dtype=args.dtype,
+    )
+    total = sum(len(load_benchmark(b, cfg.limit)) for b in cfg.benchmarks) * (2 if cfg.greedy else 1)
+    bar = tqdm(total=total, desc="eval", unit="prompt", file=sys.stderr, dynamic_ncols=True)
+    try:
+        summaries = run(
+            cfg, lambda name, mode, n: (bar.set_postfix_str(f"{name} {mode}", refresh=False), bar.update(n))
+        )
+    finally:
+        bar.close()
+    print(markdown(summaries), end="")
+    print(f"aha: wrote {cfg.out}/summary.json, summary.md and <benchmark>.samples.jsonl", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,214 @@
+"""`aha eval`: pass@1 over k samples, unbiased pass@k, cons@k and greedy accuracy on shipped benchmarks.
+
+Every completion is written to `<out>/<benchmark>.samples.jsonl` as soon as its prompt's group is graded,
+so a killed evaluation resumes where it stopped: prompts whose samples are all on disk are not sampled
+again, and seeds are derived from each prompt's position in the benchmark, so the resumed samples are
+the ones an uninterrupted run draws. The summary goes to `summary.json`, `summary.md` and the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from aha.data.jsonl import write_record
+from aha.data.templates import get_template
+from aha.errors import ConfigError
+from aha.evaluation.benchmarks import get_benchmark, load_benchmark
+from aha.evaluation.metrics import Estimate, cons_at_k, mean_with_stderr, pass_at_1, pass_at_k_over_problems
+from aha.models import DEFAULT_MODEL
+from aha.rewards import get_batch
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalConfig:
+    model: str = DEFAULT_MODEL  # shipped name, model directory, .gguf, checkpoint or an `aha train` run directory
+    benchmarks: tuple[str, ...] = ("gsm8k",)
+    samples: int = 4  # k samples per prompt for pass@1 / pass@k / cons@k
+    ks: tuple[int, ...] = (1,)  # pass@k reported for these k (those <= samples)
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_new_tokens: int = 1024
+    greedy: bool = True  # also one greedy completion per prompt
+    template: str = "chat"
+    system: str | None = None
+    think: bool = False
+    limit: int | None = None  # the first n prompts of each benchmark
+    out: str = "eval"
+    seed: int = 0
+    max_rows: int = 64
+    device: str = "cpu"
+    dtype: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in self.benchmarks:
+            get_benchmark(name)
+        if self.samples < 1:
+            raise ConfigError("--samples must be at least 1")
+
+
+def resolve_model(spec: str) -> str:
+    """An `aha train` run directory means its last complete checkpoint."""
+    from aha.track.run_dir import RunDir
+
+    path = Path(spec)
+    if (path / "config.yaml").is_file() and (path / "checkpoints").is_dir():
+        checkpoint = RunDir(path).latest_checkpoint()
+        if checkpoint is None:
+            raise ConfigError(f"{path}: run directory without a complete checkpoint")
+        return str(checkpoint)
+    return spec
+
+
+def extracted_answer(reward: str, response: str) -> str | None:
+    if reward in ("accuracy_math", "accuracy_numeric"):
+        from aha.rewards.grader import extract_answer
+
+        return extract_answer(response)
+    if reward == "countdown":
+        from aha.rewards.answers import after_reasoning, answer_tag
+
+        return answer_tag(after_reasoning(response))
+    return None
+
+
+def _read_done(path: Path) -> list[dict[str, Any]]:
+    records = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:  # a line cut short by a kill
+                break
+    return records
+
+
+def _complete_groups(records: list[dict[str, Any]], sizes: dict[str, int]) -> list[dict[str, Any]]:
+    """The records of prompts whose every sample of a mode is on disk (a group cut by a kill is redone)."""
+    counts: dict[tuple[str, str], int] = {}
+    for r in records:
+        counts[r["id"], r["mode"]] = counts.get((r["id"], r["mode"]), 0) + 1
+    return [r for r in records if r["mode"] in sizes and counts[r["id"], r["mode"]] == sizes[r["mode"]]]
+
+
+def sample_benchmark(cfg: EvalConfig, name: str, engine: Any, template: Any, tokenizer: Any, progress=None) -> list:
+    """Sample and grade what is not on disk yet; return every record of the benchmark."""
+    from aha.rollout.engine import SamplingParams
+
+    bench = get_benchmark(name)
+    samples = load_benchmark(name, cfg.limit)
+    path = Path(cfg.out) / f"{name}.samples.jsonl"
+    grade = get_batch(bench.reward)
+    runs = [("sampled", SamplingParams(n=cfg.samples, temperature=cfg.temperature, top_p=cfg.top_p,
+                                       max_new_tokens=cfg.max_new_tokens, seed=cfg.seed))]  # fmt: skip
+    if cfg.greedy:
+        runs.append(("greedy", SamplingParams(n=1, temperature=0.0, max_new_tokens=cfg.max_new_tokens)))
+    records = _complete_groups(_read_done(path), {mode: params.n for mode, params in runs})
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    with open(path, "a", encoding="utf-8") as handle:
+        for mode, params in runs:
+            counts: dict[str, int] = {}
+            for r in records:
+                if r["mode"] == mode:
+                    counts[r["id"]] = counts.get(r["id"], 0) + 1
+            todo = [(i, s) for i, s in enumerate(samples) if counts.get(s.id, 0) < params.n]
+            if not todo:
+                continue
+            ids = [template.encode(s.prompt, tokenizer) for _, s in todo]
+            groups = engine.iter_generate(ids, params, prompt_keys=[i for i, _ in todo])
+            for (_, sample), group in zip(todo, groups, strict=True):
+                responses = [template.response(c.text) for c in group]
+                values = grade(responses, [sample] * len(group))
+                for completion, response, value in zip(group, responses, values, strict=True):
+                    record = {
+                        "id": sample.id,
+                        "mode": mode,
+                        "sample_index": completion.sample_index,
+                        "prompt": sample.prompt,
+                        "reference": sample.answer,
+                        "response": response,
+                        "answer": extracted_answer(bench.reward, response),
+                        "correct": value,
+                        "length": len(completion.token_ids),
+                        "finish_reason": completion.finish_reason,
+                    }
+                    write_record(handle, record)
+                    records.append(record)
+                if progress is not None:
+                    progress(name, mode, 1)
+    return records
+
+
+def summarize(cfg: EvalConfig, name: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Metrics of one benchmark from its sample records."""
+    bench = get_benchmark(name)
+    order = {sample.id: index for index, sample in enumerate(load_benchmark(name, cfg.limit))}
+    records = [r for r in records if r["id"] in order]  # a rerun with a smaller --limit reports its own prompts
+    sampled: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        if r["mode"] == "sampled":
+            sampled.setdefault(r["id"], []).append(r)
+    rows = [sorted(sampled[i], key=lambda r: r["sample_index"]) for i in sorted(sampled, key=order.__getitem__)]
+    correct = [[bool(r["correct"]) for r in row] for row in rows]
+    summary: dict[str, Any] = {"benchmark": name, "problems": len(rows), "samples": cfg.samples}
+    estimates: dict[str, Estimate] = {"pass@1": pass_at_1(correct)}
+    for k in cfg.ks:
+        if 1 < k <= cfg.samples:
+            estimates[f"pass@{k}"] = pass_at_k_over_problems(correct, k)
+    if bench.reward in ("accuracy_math", "accuracy_numeric") and cfg.samples > 1:
+        from aha.rewards.grader import default_pool
+
+        def same(a: str, b: str) -> bool:
+            return default_pool().grade(f"\\boxed{{{a}}}", b).correct is True
+
+        answers = [[r["answer"] for r in row] for row in rows]
+        estimates[f"cons@{cfg.samples}"] = cons_at_k(answers, [row[0]["reference"] for row in rows], same)
+    greedy = sorted((r for r in records if r["mode"] == "greedy"), key=lambda r: order[r["id"]])
+    if greedy:
+        estimates["greedy"] = mean_with_stderr([float(bool(r["correct"])) for r in greedy])
+    every = [r for row in rows for r in row]
+    estimates["length"] = mean_with_stderr([float(r["length"]) for r in every])
+    if bench.reward != "code":
+        estimates["answered"] = mean_with_stderr([float(r["answer"] is not None) for r in every])
+    summary["metrics"] = {key: asdict(value) for key, value in estimates.items()}
+    summary["unchecked"] = sum(r["correct"] is None for r in records)
+    return summary
+
+
+def markdown(summaries: list[dict[str, Any]]) -> str:
+    keys = list(dict.fromkeys(k for s in summaries for k in s["metrics"]))
+    lines = ["| benchmark | problems | " + " | ".join(keys) + " |", "| --- | ---: |" + " ---: |" * len(keys)]
+    for s in summaries:
+        cells = []
+        for key in keys:
+            m = s["metrics"].get(key)
+            if m is None:
+                cells.append("")
+            elif key == "length":
+                cells.append(f"{m['value']:.1f} ± {m['stderr']:.1f}")
+            else:
+                cells.append(f"{100 * m['value']:.1f}% ± {100 * m['stderr']:.1f}")
+        lines.append(f"| {s['benchmark']} | {s['problems']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def run(cfg: EvalConfig, progress: Callable[[str, str, int], None] | None = None) -> list[dict[str, Any]]:
+    from aha.models import load
+    from aha.rollout.engine import Engine
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    loaded = load(resolve_model(cfg.model), device=cfg.device, dtype=cfg.dtype)
+    template = get_template(cfg.template, system=cfg.system, think=cfg.think)
+    engine = Engine(loaded.model, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.max_rows)
+    summaries = []
+    for name in cfg.benchmarks:
+        records = sample_benchmark(cfg, name, engine, template, loaded.tokenizer, progress)
+        summaries.append(summarize(cfg, name, records))
+    config = {**asdict(cfg), "model_path": resolve_model(cfg.model)}
+    (out / "summary.json").write_text(json.dumps({"config": config, "benchmarks": summaries}, indent=2))
+    (out / "summary.md").write_text(markdown(summaries))
+    return summaries
