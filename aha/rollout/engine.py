@@ -5,7 +5,9 @@ rows G times (the group shares its prefix), then decode one token per live row p
 emits EOS or a stop string, or reaches max_new_tokens, is finished; finished rows are dropped from
 the cache (compacted) so they stop costing compute. Every row draws its randomness from its own seed,
 derived from (seed, prompt key, sample index), so a completion does not depend on which other
-prompts share its batch.
+prompts share its batch, up to the float rounding of its logits: matmul kernels may block the product
+differently for each batch size (about 1e-5 on the logits), which can move a draw that lands within that
+distance of a CDF boundary, in practice only in the far tail of untruncated sampling.
 
 Shapes: P prompts, G samples per prompt, B = P*G rows, T prompt slots, V vocab.
 """
