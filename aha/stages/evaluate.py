@@ -195,20 +195,37 @@ def markdown(summaries: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def evaluate_with(
+    cfg: EvalConfig,
+    engine: Any,
+    template: Any,
+    tokenizer: Any,
+    progress: Callable[[str, str, int], None] | None = None,
+    *,
+    model_path: str | None = None,
+) -> list[dict[str, Any]]:
+    """Evaluate the engine's model on cfg.benchmarks into cfg.out (samples, summary.json, summary.md).
+
+    The training loop calls this with its own engine and template, so the policy is evaluated in place.
+    """
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summaries = []
+    for name in cfg.benchmarks:
+        records = sample_benchmark(cfg, name, engine, template, tokenizer, progress)
+        summaries.append(summarize(cfg, name, records))
+    config = {**asdict(cfg), "model_path": model_path or cfg.model}
+    (out / "summary.json").write_text(json.dumps({"config": config, "benchmarks": summaries}, indent=2))
+    (out / "summary.md").write_text(markdown(summaries))
+    return summaries
+
+
 def run(cfg: EvalConfig, progress: Callable[[str, str, int], None] | None = None) -> list[dict[str, Any]]:
     from aha.models import load
     from aha.rollout.engine import Engine
 
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    loaded = load(resolve_model(cfg.model), device=cfg.device, dtype=cfg.dtype)
+    path = resolve_model(cfg.model)
+    loaded = load(path, device=cfg.device, dtype=cfg.dtype)
     template = get_template(cfg.template, system=cfg.system, think=cfg.think)
     engine = Engine(loaded.model, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.max_rows)
-    summaries = []
-    for name in cfg.benchmarks:
-        records = sample_benchmark(cfg, name, engine, template, loaded.tokenizer, progress)
-        summaries.append(summarize(cfg, name, records))
-    config = {**asdict(cfg), "model_path": resolve_model(cfg.model)}
-    (out / "summary.json").write_text(json.dumps({"config": config, "benchmarks": summaries}, indent=2))
-    (out / "summary.md").write_text(markdown(summaries))
-    return summaries
+    return evaluate_with(cfg, engine, template, loaded.tokenizer, progress, model_path=path)

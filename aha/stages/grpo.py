@@ -54,6 +54,29 @@ class PromptConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class BenchmarkEvalConfig:
+    """Shipped benchmarks (`aha eval`'s metrics) evaluated on the policy during training, in its own prompt
+    template, with samples and summaries under run/bench/step-N/ and one record per benchmark in bench.jsonl."""
+
+    names: tuple[str, ...] = ()  # e.g. [gsm8k, math500]; empty = none
+    every: int = 0  # steps between evaluations; 0 = at the start and the end only
+    limit: int | None = 50  # first n prompts of each benchmark
+    samples: int = 1  # k samples per prompt for pass@1 (and cons@k when k > 1)
+    temperature: float = 0.6  # the paper's evaluation setting
+    top_p: float = 0.95
+    max_new_tokens: int = 256
+    greedy: bool = True  # also one greedy completion per prompt
+
+    def __post_init__(self) -> None:
+        from aha.evaluation.benchmarks import get_benchmark
+
+        for name in self.names:
+            get_benchmark(name)
+        if self.samples < 1 or self.max_new_tokens < 1 or self.every < 0:
+            raise ConfigError("benchmarks: samples and max_new_tokens must be >= 1 and every >= 0")
+
+
+@dataclass(frozen=True, kw_only=True)
 class GRPOConfig:
     name: str = "grpo"  # the recipe's name, shown in reports
     model: str = DEFAULT_MODEL
@@ -80,6 +103,7 @@ class GRPOConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     steps: int = 60  # rollout batches
     eval_every: int = 10  # steps between held-out evaluations (greedy); 0 = only at the start and end
+    benchmarks: BenchmarkEvalConfig = field(default_factory=BenchmarkEvalConfig)  # shipped benchmarks too
     save_every: int = 20  # steps between checkpoints; the last step is always saved
     keep_checkpoints: int = 2
     log_samples: int = 4  # completions written to samples.jsonl per step
@@ -318,6 +342,41 @@ class Trainer:
             )
         return record
 
+    def evaluate_benchmarks(self, step: int) -> list[dict[str, Any]]:
+        """pass@1 (and greedy accuracy) of the policy on the configured shipped benchmarks; bench.jsonl records."""
+        from aha.stages.evaluate import EvalConfig, evaluate_with
+
+        spec = self.cfg.benchmarks
+        start = time.perf_counter()
+        eval_cfg = EvalConfig(
+            model=self.cfg.model,
+            benchmarks=spec.names,
+            samples=spec.samples,
+            temperature=spec.temperature,
+            top_p=spec.top_p,
+            max_new_tokens=spec.max_new_tokens,
+            greedy=spec.greedy,
+            limit=spec.limit,
+            out=str(self.run_dir.bench_path(step)),
+            seed=self.cfg.seed,
+        )
+        summaries = evaluate_with(eval_cfg, self.engine, self.template, self.loaded.tokenizer)
+        seconds = round((time.perf_counter() - start) / max(1, len(summaries)), 2)
+        records = []
+        for summary in summaries:
+            record = {
+                "step": step,
+                "benchmark": summary["benchmark"],
+                "problems": summary["problems"],
+                **{key: m["value"] for key, m in summary["metrics"].items()},
+                **{f"{key}_stderr": m["stderr"] for key, m in summary["metrics"].items()},
+                "unchecked": summary["unchecked"],
+                "seconds": seconds,
+            }
+            self.run_dir.append("bench.jsonl", record)
+            records.append(record)
+        return records
+
     def save(self, step: int) -> None:
         def write_state(directory: Path) -> None:
             torch.save(
@@ -425,6 +484,8 @@ def run(
         directory.truncate_after(start)
     else:
         trainer.evaluate(0)
+        if cfg.benchmarks.names:
+            trainer.evaluate_benchmarks(0)
     recent = directory.read("metrics.jsonl")[-cfg.collapse_window :]
     for step in range(start + 1, cfg.steps + 1):
         groups, sampled, timing = trainer.collect(step)
@@ -464,13 +525,17 @@ def run(
             raise AhaError(f"step {step}: stopped (stop_on_collapse): {collapsed[0]}")
         if (cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.steps:
             metrics["eval"] = trainer.evaluate(step)
+        every = cfg.benchmarks.every
+        if cfg.benchmarks.names and ((every and step % every == 0) or step == cfg.steps):
+            metrics["bench"] = trainer.evaluate_benchmarks(step)
         if step % cfg.save_every == 0 or step == cfg.steps:
             trainer.save(step)
         if progress is not None:
             progress(metrics)
     evals, metrics = directory.read("eval.jsonl"), directory.read("metrics.jsonl")
-    plot_run(metrics, evals, directory.plots)
+    benches = directory.read("bench.jsonl")
+    plot_run(metrics, evals, directory.plots, benches)
     wall = sum(m["time_sampling"] + m["time_scoring"] + m["time_training"] for m in metrics)
-    wall += sum(e["seconds"] for e in evals)
-    write_report(directory.path / "report.md", directory.config(), metrics, evals, wall)
+    wall += sum(e["seconds"] for e in evals) + sum(b["seconds"] for b in benches)
+    write_report(directory.path / "report.md", directory.config(), metrics, evals, wall, benches)
     return {"first": evals[0] if evals else None, "last": evals[-1] if evals else None, "run_dir": str(directory.path)}

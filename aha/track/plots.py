@@ -27,8 +27,32 @@ def _draw(axis: Any, steps: list[float], values: list[float], title: str, points
     axis.grid(alpha=0.3)
 
 
-def plot_run(metrics: list[dict[str, Any]], evals: list[dict[str, Any]], out_dir: Path) -> list[Path]:
-    """`dynamics.png` with every panel, plus one PNG per panel; returns the paths written."""
+def plot_benchmarks(benches: list[dict[str, Any]], path: Path) -> Path:
+    """`benchmarks.png`: pass@1 (solid) and greedy accuracy (dashed) of each shipped benchmark over steps."""
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 3.8))
+    for name in dict.fromkeys(b["benchmark"] for b in benches):
+        records = [b for b in benches if b["benchmark"] == name]
+        for key, style in (("pass@1", "-"), ("greedy", "--")):
+            steps, values = _series(records, key)
+            if steps:
+                axis.plot(steps, values, style, marker="o", markersize=3, label=f"{name} {key}")
+    axis.set_title("benchmarks during training", fontsize=10)
+    axis.set_xlabel("step")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def plot_run(
+    metrics: list[dict[str, Any]], evals: list[dict[str, Any]], out_dir: Path, benches: list[dict[str, Any]] = ()
+) -> list[Path]:
+    """`dynamics.png` with every panel, plus one PNG per panel (and `benchmarks.png` when shipped benchmarks
+    were evaluated); returns the paths written."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -51,4 +75,6 @@ def plot_run(metrics: list[dict[str, Any]], evals: list[dict[str, Any]], out_dir
     figure.tight_layout()
     figure.savefig(written[0], dpi=110)
     plt.close(figure)
+    if benches:
+        written.append(plot_benchmarks(list(benches), out_dir / "benchmarks.png"))
     return written

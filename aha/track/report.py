@@ -20,6 +20,7 @@ def write_report(
     metrics: list[dict[str, Any]],
     evals: list[dict[str, Any]],
     wall_seconds: float | None,
+    benches: list[dict[str, Any]] = (),
 ) -> Path:
     first, last = (evals[0], evals[-1]) if evals else ({}, {})
     early, late = metrics[:5], metrics[-5:]
@@ -61,11 +62,23 @@ def write_report(
     ):
         lines.append(f"| {label} | {_number(mean(early, key))} | {_number(mean(late, key))} |")
     lines += ["", "![training dynamics](plots/dynamics.png)", ""]
+    if benches:
+        lines += ["| benchmark (problems) | metric | start | end |", "| --- | --- | --- | --- |"]
+        for name in dict.fromkeys(b["benchmark"] for b in benches):
+            records = [b for b in benches if b["benchmark"] == name]
+            for key in ("pass@1", "greedy"):
+                if key in records[0]:
+                    lines.append(
+                        f"| {name} ({records[0]['problems']}) | {key} | {_pct(records[0].get(key))} | "
+                        f"{_pct(records[-1].get(key))} |"
+                    )
+        lines += ["", "![benchmarks](plots/benchmarks.png)", ""]
     if warnings:
         lines += [f"Warnings ({len(warnings)}), first: {warnings[0]}", ""]
     lines += [
         "Files: `metrics.jsonl` (per step), `eval.jsonl` (held-out), `eval_samples.jsonl` (held-out completions), "
-        "`samples.jsonl` (completions), `checkpoints/` (Hugging Face layout), `plots/`.",
+        "`samples.jsonl` (completions), `checkpoints/` (Hugging Face layout), `plots/`"
+        + ("; `bench.jsonl` and `bench/` (shipped benchmarks)." if benches else "."),
         "",
     ]
     path.write_text("\n".join(lines), encoding="utf-8")

@@ -6,6 +6,8 @@ run/
   samples.jsonl      a few completions per step
   eval.jsonl         one record per held-out evaluation
   eval_samples.jsonl every held-out completion of every evaluation (prompt id, answer, completion, correct)
+  bench.jsonl        shipped-benchmark evaluations (pass@1, greedy, ...), one record per benchmark and step
+  bench/step-000020/ their samples and summaries, as `aha eval` writes them
   checkpoints/step-000020/   Hugging Face layout + trainer_state.pt, written atomically
   plots/*.png, report.md
 """
@@ -13,6 +15,7 @@ run/
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,7 @@ import yaml
 from aha.data.jsonl import write_record
 from aha.models.checkpoint import is_partial
 
-LOGS = ("metrics.jsonl", "samples.jsonl", "eval.jsonl", "eval_samples.jsonl")
+LOGS = ("metrics.jsonl", "samples.jsonl", "eval.jsonl", "eval_samples.jsonl", "bench.jsonl")
 
 
 class RunDir:
@@ -61,6 +64,13 @@ class RunDir:
             path = self.path / log
             if path.exists():
                 path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+        bench = self.path / "bench"
+        for directory in bench.glob("step-*") if bench.is_dir() else ():
+            if int(directory.name.removeprefix("step-")) > step:
+                shutil.rmtree(directory)
+
+    def bench_path(self, step: int) -> Path:
+        return self.path / "bench" / f"step-{step:06d}"
 
     def checkpoint_path(self, step: int) -> Path:
         return self.checkpoints / f"step-{step:06d}"

@@ -90,6 +90,34 @@ def test_a_run_writes_metrics_samples_checkpoints_plots_and_report(tiny_llama_di
         run(cfg, tmp_path / "run")
 
 
+def test_shipped_benchmarks_are_evaluated_during_training_and_plotted(tiny_llama_dir, tmp_path):
+    spec = ["benchmarks.names=[gsm8k]", "benchmarks.every=2", "benchmarks.limit=2", "benchmarks.samples=3",
+            "benchmarks.max_new_tokens=6"]  # fmt: skip
+    run(load_config(GRPOConfig, None, [*_overrides(tiny_llama_dir, 3), *spec]), tmp_path / "run")
+    directory = RunDir(tmp_path / "run")
+    benches = directory.read("bench.jsonl")
+    assert [(b["step"], b["benchmark"], b["problems"]) for b in benches] == [(s, "gsm8k", 2) for s in (0, 2, 3)]
+    for record in benches:
+        lines = (directory.bench_path(record["step"]) / "gsm8k.samples.jsonl").read_text().splitlines()
+        samples = [json.loads(line) for line in lines]
+        sampled = [r for r in samples if r["mode"] == "sampled"]
+        assert len(sampled) == 2 * 3 and sum(r["mode"] == "greedy" for r in samples) == 2
+        assert all(r["length"] <= 6 for r in samples)
+        assert record["pass@1"] == pytest.approx(sum(bool(r["correct"]) for r in sampled) / len(sampled))
+        assert record["length"] == pytest.approx(sum(r["length"] for r in sampled) / len(sampled))
+    assert (directory.plots / "benchmarks.png").stat().st_size > 10_000
+    assert "| gsm8k (2) | pass@1 |" in (directory.path / "report.md").read_text()
+    # a resumed run redoes the benchmark evaluations after its checkpoint
+    directory.truncate_after(2)
+    assert [b["step"] for b in directory.read("bench.jsonl")] == [0, 2]
+    assert not directory.bench_path(3).exists() and directory.bench_path(2).exists()
+
+
+def test_unknown_benchmark_in_a_recipe_is_a_config_error():
+    with pytest.raises(ConfigError, match="unknown benchmark 'gsm9k'"):
+        load_config(GRPOConfig, None, ["benchmarks.names=[gsm9k]"])
+
+
 def test_sigkilled_run_resumes_with_identical_metrics(tiny_llama_dir, tmp_path):
     steps = 10
     reference = tmp_path / "reference"
