@@ -129,7 +129,140 @@ def build_parser() -> argparse.ArgumentParser:
     bench_rewards.add_argument("--workers", type=int, default=2, help="worker processes")
     bench_rewards.add_argument("--json", action="store_true", help="print the figures as one JSON line")
     bench_rewards.set_defaults(func=_bench_rewards)
+    bench_step = benches.add_parser(
+        "grpo-step",
+        help="one GRPO step of aha vs TRL's GRPOTrainer (beta 0 and 0.04), s/step and tokens/s",
+        description="One GRPO step (sample, score, update) of aha and of TRL's GRPOTrainer on the same recipe, "
+        "after one warm-up step each; needs TRL (pip install -e '.[bench]'), unless --no-trl.",
+    )
+    bench_step.add_argument("recipe", nargs="?", default="r1zero-arith", help="recipe (default: r1zero-arith)")
+    bench_step.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides")
+    bench_step.add_argument("--steps", type=int, default=3, help="measured steps per side (default 3)")
+    bench_step.add_argument("--beta", default="0,0.04", help="comma-separated KL coefficients (default 0,0.04)")
+    bench_step.add_argument("--no-trl", action="store_true", help="time aha only")
+    bench_step.add_argument(
+        "--keep-stop-strings", action="store_true", help="let aha stop at the recipe's stop strings (TRL cannot)"
+    )
+    bench_step.add_argument("--json", action="store_true", help="print the figures as one JSON line")
+    bench_step.set_defaults(func=_bench_grpo_step)
+    bench_train = benches.add_parser(
+        "train", help="training forward+backward tokens/s and share of the matmul peak, measured in the same run"
+    )
+    bench_train.add_argument("--model", default="smollm2-135m")
+    bench_train.add_argument("--device", default="cpu")
+    bench_train.add_argument("--dtype", default=None, help="float32 (default on CPU) | bfloat16")
+    bench_train.add_argument("--prompts", type=int, default=2, help="P prompts (default 2)")
+    bench_train.add_argument("--group-size", type=int, default=8, help="G completions per prompt (default 8)")
+    bench_train.add_argument("--completion-tokens", type=int, default=64, help="tokens per completion (default 64)")
+    bench_train.add_argument("--repeats", type=int, default=5, help="timed passes (median; default 5)")
+    bench_train.add_argument("--no-packing", action="store_true", help="padded rows instead of one packed sequence")
+    bench_train.add_argument("--json", action="store_true", help="print the figures as one JSON line")
+    bench_train.set_defaults(func=_bench_train)
+    bench_scaling = benches.add_parser(
+        "scaling", help="aha's GRPO step time as G (4, 8, 16) and completion length (128, 256, 512) grow"
+    )
+    bench_scaling.add_argument("recipe", nargs="?", default="r1zero-arith")
+    bench_scaling.add_argument("overrides", nargs="*", metavar="key=value")
+    bench_scaling.add_argument("--steps", type=int, default=2, help="measured steps per setting (default 2)")
+    bench_scaling.add_argument("--json", action="store_true", help="print the figures as one JSON line")
+    bench_scaling.set_defaults(func=_bench_scaling)
     return parser
+
+
+def _recipe_and_overrides(recipe: str, overrides: list[str]) -> tuple[str, tuple[str, ...]]:
+    """`aha bench grpo-step steps=5` means the default recipe with an override."""
+    if "=" in recipe:
+        return "r1zero-arith", (recipe, *overrides)
+    return recipe, tuple(overrides)
+
+
+def _floats(text: str, option: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError as error:
+        raise AhaError(f"{option} {text!r}: expected comma-separated numbers") from error
+
+
+def _bench_grpo_step(args: argparse.Namespace) -> int:
+    from aha.benchmarks.grpo_step import GRPOStepBenchConfig, run
+
+    recipe, overrides = _recipe_and_overrides(args.recipe, args.overrides)
+    cfg = GRPOStepBenchConfig(
+        recipe=recipe,
+        overrides=overrides,
+        betas=_floats(args.beta, "--beta"),
+        steps=args.steps,
+        keep_stop_strings=args.keep_stop_strings,
+        trl=not args.no_trl,
+    )
+    result = run(cfg)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"GRPO step on recipe {result['recipe']} ({result['threads']} threads), median of {result['steps']} steps")
+    for row in result["rows"]:
+        print(
+            f"beta {row['beta']}: {row['prompts_per_step']} prompts x G={row['group_size']}, "
+            f"at most {row['max_new_tokens']} new tokens"
+        )
+        if "trl_seconds_per_step" in row:
+            print(
+                f"  TRL {row['trl_seconds_per_step']:>7.2f} s/step {row['trl_tokens_per_s']:>7.1f} completion tokens/s"
+            )
+        print(f"  aha {row['aha_seconds_per_step']:>7.2f} s/step {row['aha_tokens_per_s']:>7.1f} completion tokens/s")
+        if "step_ratio" in row:
+            print(f"  ratio aha / TRL: {row['step_ratio']:.2f}x per step, {row['tokens_ratio']:.2f}x tokens/s")
+    return 0
+
+
+def _bench_train(args: argparse.Namespace) -> int:
+    from aha.benchmarks.train import TrainBenchConfig, run
+
+    cfg = TrainBenchConfig(
+        model=args.model,
+        prompts=args.prompts,
+        group_size=args.group_size,
+        completion_tokens=args.completion_tokens,
+        repeats=args.repeats,
+        packing=not args.no_packing,
+        dtype=args.dtype,
+        device=args.device,
+    )
+    r = run(cfg)
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    print(
+        f"training pass (forward + GRPO loss + backward) of {r['model']} in {r['dtype']}, {r['threads']} threads: "
+        f"{r['rows']} rows, {r['completion_tokens']} completion tokens, "
+        + ("packed" if r["packing"] else "padded rows")
+    )
+    print(
+        f"  {r['seconds']:.3f} s = {r['tokens_per_s']:.1f} tokens/s ({r['completion_tokens_per_s']:.1f} of completions)"
+    )
+    print(
+        f"  {r['gflop']:.1f} GFLOP -> {r['gflop_per_s']:.1f} GFLOP/s; matmul peak in this run (median) "
+        f"{r['peak_gflop_per_s']:.1f} GFLOP/s; share of peak (median over passes) {r['share_of_peak']:.1%}"
+    )
+    return 0
+
+
+def _bench_scaling(args: argparse.Namespace) -> int:
+    from aha.benchmarks.scaling import ScalingBenchConfig, run
+
+    recipe, overrides = _recipe_and_overrides(args.recipe, args.overrides)
+    result = run(ScalingBenchConfig(recipe=recipe, overrides=overrides, steps=args.steps))
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"aha GRPO step time, recipe {result['recipe']}, every completion at the length limit")
+    print("  G   length  tokens  s/step  cost growth  token growth  cost/token growth")
+    for r in result["rows"]:
+        print(
+            f"  {r['group_size']:<3} {r['length']:<7} {r['tokens']:<7} {r['seconds_per_step']:<7.2f} "
+            f"{r['cost_growth']:<12.2f} {r['token_growth']:<13.2f} {r['cost_per_token_growth']:.2f}"
+        )
+    return 0
 
 
 def _sampling(args: argparse.Namespace, **extra: object):

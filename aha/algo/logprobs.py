@@ -36,3 +36,80 @@ def token_entropy(logits: torch.Tensor, temperature: float = 1.0, chunk: int = 1
         logp = torch.log_softmax(flat[start : start + chunk].float() / scale, dim=-1)
         out[start : start + chunk] = -(logp.exp() * logp).sum(-1)
     return out.view(logits.shape[:-1])
+
+
+class _LinearLogprobs(torch.autograd.Function):
+    """log softmax(hidden @ weight^T / temperature)[targets] and the entropy, chunk by chunk (see below).
+
+    Each chunk's logits live in one reused buffer and are reduced in place: fresh [chunk,V] tensors per
+    operation would cost more in memory traffic and page faults than the arithmetic does.
+    """
+
+    @staticmethod
+    def forward(ctx, hidden, weight, targets, temperature, chunk):  # type: ignore[override]
+        rows_total = hidden.shape[0]
+        logp = torch.empty(rows_total, dtype=torch.float32, device=hidden.device)
+        entropy = torch.empty_like(logp)
+        lse = torch.empty_like(logp)
+        buffer = hidden.new_empty(min(chunk, rows_total), weight.shape[0])  # [c,V]
+        probs = torch.empty(buffer.shape, dtype=torch.float32, device=hidden.device)
+        for start in range(0, rows_total, chunk):
+            rows = slice(start, start + chunk)
+            size = min(chunk, rows_total - start)
+            logits = torch.mm(hidden[rows], weight.T, out=buffer[:size]).float()  # [c,V]
+            if temperature != 1.0:
+                logits.mul_(1.0 / temperature)
+            top = logits.max(-1, keepdim=True).values  # [c,1]
+            picked = logits.gather(-1, targets[rows, None]).squeeze(-1)
+            logits.sub_(top)  # shifted logits s = logits - top
+            exp = torch.exp(logits, out=probs[:size])
+            total = exp.sum(-1)  # [c]
+            log_total = total.log()
+            lse[rows] = top.squeeze(-1) + log_total
+            logp[rows] = picked - lse[rows]
+            # H = log(total) - sum(exp * s) / total; the row-wise dot product without a [c,V] temporary
+            dot = torch.bmm(exp[:, None, :], logits[:, :, None]).view(-1)
+            entropy[rows] = log_total - dot / total
+        ctx.save_for_backward(hidden, weight, targets, lse)
+        ctx.temperature, ctx.chunk = temperature, chunk
+        ctx.mark_non_differentiable(entropy)
+        return logp, entropy
+
+    @staticmethod
+    def backward(ctx, grad_logp, _grad_entropy):  # type: ignore[override]
+        hidden, weight, targets, lse = ctx.saved_tensors
+        rows_total, chunk, temperature = hidden.shape[0], ctx.chunk, ctx.temperature
+        grad_hidden = torch.empty_like(hidden) if ctx.needs_input_grad[0] else None
+        grad_weight = None
+        buffer = hidden.new_empty(min(chunk, rows_total), weight.shape[0])  # [c,V]
+        for start in range(0, rows_total, chunk):
+            rows = slice(start, start + chunk)
+            size = min(chunk, rows_total - start)
+            grad = torch.mm(hidden[rows], weight.T, out=buffer[:size])  # the logits again, never stored
+            # d logp_target / d logits = (onehot(target) - softmax(logits / temperature)) / temperature
+            grad.mul_(1.0 / temperature).sub_(lse[rows, None].to(grad.dtype)).exp_().neg_()
+            grad.scatter_add_(-1, targets[rows, None], torch.ones_like(grad[:, :1]))
+            grad.mul_((grad_logp[rows, None] / temperature).to(grad.dtype))
+            if grad_hidden is not None:
+                torch.mm(grad, weight, out=grad_hidden[rows])
+            if ctx.needs_input_grad[1]:
+                if grad_weight is None:
+                    grad_weight = grad.T @ hidden[rows]  # [V,H]
+                else:
+                    grad_weight.addmm_(grad.T, hidden[rows])
+        return grad_hidden, grad_weight, None, None, None
+
+
+def linear_logprobs(
+    hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, temperature: float = 1.0, chunk: int = 128
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probs [N] of targets [N] and entropies [N] (no grad) under softmax(hidden @ weight^T / temperature).
+
+    hidden [N,H] (the final hidden states at the predicting positions), weight [V,H] (the vocabulary
+    projection). Equal to `token_logprobs` and `token_entropy` of the logits (tested, with the gradient),
+    but the [N,V] logits are never stored: each chunk of rows is projected, reduced and dropped, and
+    projected again in the backward pass. That costs one more vocabulary matmul and saves the largest
+    tensors of a training step (logits, their fp32 copy and their gradient) and most passes over them.
+    """
+    scale = temperature if temperature > 0 else 1.0
+    return _LinearLogprobs.apply(hidden, weight, targets, scale, chunk)

@@ -13,9 +13,10 @@ from typing import Any
 import torch
 
 from aha.algo import aggregate
-from aha.algo.logprobs import token_entropy, token_logprobs
+from aha.algo.logprobs import linear_logprobs, token_entropy, token_logprobs
 from aha.algo.loss import grpo_token_loss
 from aha.learn.batch import RolloutBatch
+from aha.learn.packing import pack_rows, rows_of, unpack
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,6 +29,7 @@ class UpdateConfig:
     aggregation: str = "seq_mean_token_mean"
     max_tokens: int = 0  # Dr.GRPO's constant normaliser (the max completion length)
     micro_rows: int = 8  # rows per forward/backward
+    packing: bool = True  # one packed sequence per micro-batch (prompts once, no padding); False = padded rows
     max_grad_norm: float = 1.0
 
 
@@ -38,10 +40,32 @@ def micro_weight(name: str, micro_mask: torch.Tensor, total_mask: torch.Tensor) 
     return micro_mask.shape[0] / total_mask.shape[0]
 
 
-def policy_logprobs(model: Any, batch: RolloutBatch, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-probs [B,Tc] (with grad) and entropies [B,Tc] (no grad) of the completion tokens."""
+def padded_logprobs(model: Any, batch: RolloutBatch, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probs [B,Tc] (with grad) and entropies [B,Tc] (no grad) of the completion tokens, from a padded
+    forward: every row computes its own prompt, every completion is padded to the longest."""
     logits = model.completion_logits(batch.input_ids, batch.attention_mask, batch.prompt_width, batch.prefix)
     return token_logprobs(logits, batch.completion_ids, temperature), token_entropy(logits, temperature)
+
+
+def packed_logprobs(model: Any, batch: RolloutBatch, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """As `padded_logprobs`, from one packed sequence: each distinct prompt once, no padding (equal within
+    float rounding, tested). Zero at padding slots."""
+    prompts, completions = rows_of(batch.input_ids, batch.attention_mask, batch.mask, batch.prompt_width)
+    offset = 0 if batch.prefix is None else batch.prefix.shape[0]
+    packed = pack_rows(prompts, completions, batch.mask.shape[1], offset).to(batch.input_ids.device)
+    hidden = model.packed_hidden(packed.tokens, packed.positions, packed.segments, packed.predict, batch.prefix)
+    logp, entropy = linear_logprobs(hidden, model.output_weight, packed.targets, temperature)  # [N] each
+    return unpack(logp, packed), unpack(entropy, packed)
+
+
+def policy_logprobs(
+    model: Any, batch: RolloutBatch, temperature: float, packing: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probs [B,Tc] (with grad) and entropies [B,Tc] (no grad) of the completion tokens; packed where the
+    model supports it."""
+    if packing and hasattr(model, "packed_hidden"):
+        return packed_logprobs(model, batch, temperature)
+    return padded_logprobs(model, batch, temperature)
 
 
 def update(
@@ -66,13 +90,13 @@ def update(
         micro = batch.select(slice(start, start + cfg.micro_rows))
         if float(micro.mask.sum()) == 0:
             continue
-        logp, entropy = policy_logprobs(model, micro, temperature)
+        logp, entropy = policy_logprobs(model, micro, temperature, cfg.packing)
         ref_logp = None
         if cfg.beta > 0:
             if ref_model is None:
                 raise ValueError("beta > 0 needs a reference model")
             with torch.no_grad():
-                ref_logp = policy_logprobs(ref_model, micro, temperature)[0]
+                ref_logp = policy_logprobs(ref_model, micro, temperature, cfg.packing)[0]
         per_token, stats = grpo_token_loss(
             logp,
             micro.old_logp,

@@ -197,6 +197,49 @@ class Attention(nn.Module):
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=self.num_kv_heads != self.num_heads)
         return self.o(out.transpose(1, 2).reshape(batch, length, -1))
 
+    def forward_segments(
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        segments: list[Any],
+        masks: list[torch.Tensor],
+        past: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Attention over one packed sequence x [1,T,hidden], segment by segment (aha.learn.packing).
+
+        Each segment's queries attend to `past` (a shared prefix, (k, v) [1,K,P,D]), to their prompt's
+        tokens and causally to themselves; masks[i] [length, P + prompt length + length] says so. The cost
+        is that of the pairs attended, not of the square of the packed length.
+        """
+        length = x.shape[1]
+        q, k, v = self._project(x, cos, sin)  # [1,H,T,D], [1,K,T,D], [1,K,T,D]
+        # One split per tensor (its backward is one concatenation), not a slice per segment (each slice's
+        # backward would write a zero tensor of the whole sequence).
+        sizes = [seg.length for seg in segments]
+        qs, ks, vs = q.split(sizes, dim=2), k.split(sizes, dim=2), v.split(sizes, dim=2)
+        index_of = {seg.start: i for i, seg in enumerate(segments)}
+        outs = []
+        for i, (seg, mask) in enumerate(zip(segments, masks, strict=True)):
+            keys = [] if past is None else [past[0]]
+            values = [] if past is None else [past[1]]
+            if seg.prompt_length:
+                keys.append(ks[index_of[seg.prompt_start]])
+                values.append(vs[index_of[seg.prompt_start]])
+            keys.append(ks[i])
+            values.append(vs[i])
+            outs.append(
+                F.scaled_dot_product_attention(
+                    qs[i],
+                    torch.cat(keys, dim=2) if len(keys) > 1 else keys[0],  # [1,K,S,D]
+                    torch.cat(values, dim=2) if len(values) > 1 else values[0],
+                    attn_mask=mask,
+                    enable_gqa=self.num_kv_heads != self.num_heads,
+                )
+            )  # [1,H,length,D]
+        out = torch.cat(outs, dim=2)  # [1,H,T,D]
+        return self.o(out.transpose(1, 2).reshape(1, length, -1))
+
     def forward_cached(
         self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache, layer: int, linear: Linear
     ) -> torch.Tensor:
@@ -211,6 +254,21 @@ class Attention(nn.Module):
         probs = torch.softmax(scores.float(), dim=-1).to(values.dtype)
         out = torch.matmul(probs, values)  # [B,K,H/K,D]
         return linear(self.o, out.reshape(batch, 1, -1))
+
+
+def segment_masks(segments: list[Any], offset: int, device: torch.device) -> list[torch.Tensor]:
+    """For each segment, its mask [length, offset + prompt length + length]: the prefix and the prompt in
+    full, then itself causally. Segments of the same shape share one tensor."""
+    made: dict[tuple[int, int], torch.Tensor] = {}
+    masks = []
+    for seg in segments:
+        seen = offset + seg.prompt_length
+        if (seen, seg.length) not in made:
+            mask = torch.ones(seg.length, seen + seg.length, dtype=torch.bool, device=device)
+            mask[:, seen:] = torch.ones(seg.length, seg.length, dtype=torch.bool, device=device).tril()
+            made[seen, seg.length] = mask
+        masks.append(made[seen, seg.length])
+    return masks
 
 
 class MLP(nn.Module):
@@ -326,16 +384,62 @@ class NativeDecoder(nn.Module):
             past = list(self._prefix_kv(prefix_ids))
             seen = torch.ones(batch, 1, length, offset, dtype=torch.bool, device=input_ids.device)
             mask = torch.cat([seen, mask], dim=-1)  # [B,1,T,P+T]
-        x = self.embed(input_ids)
-        for index, block in enumerate(self.layers):
-            x = x + block.attn(block.attn_norm(x), cos, sin, mask, past=past[index], cache=cache, layer=index)
-            x = x + block.mlp(block.mlp_norm(x))
+        x = self._layers(self.embed(input_ids), cos, sin, mask, past, cache)
         if cache is not None:
             full = attention_mask
             if offset:
                 full = torch.cat([torch.ones(batch, offset, dtype=torch.bool, device=input_ids.device), full], 1)
             cache.start(full)
         return x
+
+    def _layers(
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        mask: torch.Tensor,
+        past: list[tuple[torch.Tensor, torch.Tensor] | None],
+        cache: KVCache | None,
+    ) -> torch.Tensor:
+        """Every block over embeddings x [B,T,hidden] with RoPE tables [B,T,D] and mask [B,1,T,P+T]."""
+        for index, block in enumerate(self.layers):
+            x = x + block.attn(block.attn_norm(x), cos, sin, mask, past=past[index], cache=cache, layer=index)
+            x = x + block.mlp(block.mlp_norm(x))
+        return x
+
+    def packed_hidden(
+        self,
+        tokens: torch.Tensor,
+        positions: torch.Tensor,
+        segments: list[Any],
+        predict: torch.Tensor,
+        prefix_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Final hidden states [N,hidden] (normed: logits = hidden @ output_weight^T) at positions `predict` [N]
+        of one packed sequence tokens [T] (see aha.learn.packing).
+
+        positions [T] are RoPE positions (after the prefix); segments say which tokens attend to which;
+        prefix_ids [P], when given, precede everything and are attended to by every token.
+        """
+        if int(positions.max()) >= self.spec.max_positions:
+            raise ValueError(f"position {int(positions.max())} exceeds the model's {self.spec.max_positions}")
+        cos, sin = self._rope(positions[None])  # [1,T,D] each
+        past: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(self.layers)
+        offset = 0
+        if prefix_ids is not None:
+            past = list(self._prefix_kv(prefix_ids))
+            offset = prefix_ids.shape[0]
+        masks = segment_masks(segments, offset, tokens.device)
+        x = self.embed(tokens[None])  # [1,T,hidden]
+        for index, block in enumerate(self.layers):
+            x = x + block.attn.forward_segments(block.attn_norm(x), cos, sin, segments, masks, past[index])
+            x = x + block.mlp(block.mlp_norm(x))
+        return self.norm(x[0].index_select(0, predict))  # [N,hidden]
+
+    @property
+    def output_weight(self) -> torch.Tensor:
+        """The vocabulary projection [V,hidden] (the embedding when tied)."""
+        return self.embed.weight if self.lm_head is None else self.lm_head.weight
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Logits [B,T,V] for every position of padded rows input_ids [B,T]."""

@@ -112,6 +112,7 @@ class GRPOConfig:
     collapse_window: int = 10  # warn when 90% of groups had equal rewards for this many steps in a row
     stop_on_collapse: bool = False  # and then stop the run (its last checkpoint stays)
     max_rows: int = 64  # rows the sampler decodes together
+    ignore_eos: bool = False  # benchmarks only: every completion runs to max_new_tokens
     seed: int = 0
     device: str = "cpu"
     dtype: str | None = None
@@ -236,6 +237,7 @@ class Trainer:
             max_new_tokens=cfg.max_new_tokens,
             stop=cfg.prompt.stop,
             seed=row_seed(cfg.seed, step, round_),
+            ignore_eos=cfg.ignore_eos,
         )
 
     def collect(self, step: int) -> tuple[list[Scored], list[Scored], dict[str, float]]:
