@@ -150,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench_train.add_argument("--model", default="smollm2-135m")
     bench_train.add_argument("--device", default="cpu")
-    bench_train.add_argument("--dtype", default=None, help="float32 (default on CPU) | bfloat16")
+    bench_train.add_argument("--dtype", default=None, help="weights: float32 (default on CPU) | bfloat16")
+    bench_train.add_argument("--autocast", default=None, help="bfloat16: fp32 weights, bf16 matmuls")
     bench_train.add_argument("--prompts", type=int, default=2, help="P prompts (default 2)")
     bench_train.add_argument("--group-size", type=int, default=8, help="G completions per prompt (default 8)")
     bench_train.add_argument("--completion-tokens", type=int, default=64, help="tokens per completion (default 64)")
@@ -226,6 +227,7 @@ def _bench_train(args: argparse.Namespace) -> int:
         repeats=args.repeats,
         packing=not args.no_packing,
         dtype=args.dtype,
+        autocast=args.autocast,
         device=args.device,
     )
     r = run(cfg)

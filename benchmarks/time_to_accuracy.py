@@ -61,7 +61,7 @@ def main() -> None:
 
     def trl_eval(step: int, model, seconds: float) -> float:
         model.eval()
-        evaluator.engine.model = HFCausalLM(model)
+        evaluator.eval_engine.model = HFCausalLM(model)
         accuracy = evaluator.evaluate(step)["accuracy"]
         model.train()
         trl_curve.append({"seconds": round(seconds, 1), "step": step, "accuracy": accuracy})

@@ -58,7 +58,7 @@ def main() -> None:
 
         def evaluate(self, step, model):
             model.eval()
-            evaluator.engine.model = HFCausalLM(model)
+            evaluator.eval_engine.model = HFCausalLM(model)
             record = evaluator.evaluate(step)
             model.train()
             print(json.dumps({"trl_eval": record}), flush=True)

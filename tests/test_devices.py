@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 
@@ -26,3 +28,12 @@ def test_bad_names_are_config_errors():
 def test_cuda_without_a_gpu_is_a_clear_error():
     with pytest.raises(ConfigError, match="no CUDA GPU"):
         resolve_device("cuda")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc only")
+def test_keep_freed_memory_takes_effect_and_allocations_still_work():
+    from aha.devices import keep_freed_memory
+
+    assert keep_freed_memory() is True
+    big = torch.ones(64, 1 << 20)  # 256 MB, from the heap now instead of mmap
+    assert float(big.sum()) == 64 * (1 << 20)

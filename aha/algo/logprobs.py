@@ -110,6 +110,12 @@ def linear_logprobs(
     but the [N,V] logits are never stored: each chunk of rows is projected, reduced and dropped, and
     projected again in the backward pass. That costs one more vocabulary matmul and saves the largest
     tensors of a training step (logits, their fp32 copy and their gradient) and most passes over them.
+    Under autocast the projection runs in the autocast dtype and the softmax reductions in fp32.
     """
     scale = temperature if temperature > 0 else 1.0
-    return _LinearLogprobs.apply(hidden, weight, targets, scale, chunk)
+    device = hidden.device.type
+    if torch.is_autocast_enabled(device):  # the projection in the autocast dtype, reductions in fp32
+        dtype = torch.get_autocast_dtype(device)
+        hidden, weight = hidden.to(dtype), weight.to(dtype)
+    with torch.autocast(device, enabled=False):
+        return _LinearLogprobs.apply(hidden, weight, targets, scale, chunk)

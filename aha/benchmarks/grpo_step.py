@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from aha.benchmarks.trl import build_trl_trainer, require_trl
+from aha.devices import keep_freed_memory
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,6 +124,7 @@ def time_trl(recipe: Any, work: Path, steps: int) -> StepTimes:
 
 
 def run(cfg: GRPOStepBenchConfig) -> dict[str, Any]:
+    keep_freed_memory()  # as `aha train` does (TRL's side gains from it as well)
     results: dict[str, Any] = {"recipe": cfg.recipe, "steps": cfg.steps, "threads": torch.get_num_threads()}
     rows = []
     for beta in cfg.betas:

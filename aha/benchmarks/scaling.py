@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from aha.benchmarks.grpo_step import GRPOStepBenchConfig, time_aha
+from aha.devices import keep_freed_memory
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,6 +40,7 @@ def settings(cfg: ScalingBenchConfig) -> list[tuple[int, int]]:
 def run(cfg: ScalingBenchConfig) -> dict[str, Any]:
     from aha.benchmarks.grpo_step import recipe_config
 
+    keep_freed_memory()  # as `aha train` does
     rows = []
     for group_size, length in settings(cfg):
         extra = (f"group_size={group_size}", f"max_new_tokens={length}", "ignore_eos=true", "eval_every=0")

@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from aha.devices import keep_freed_memory, resolve_dtype
 from aha.learn.batch import RolloutBatch, build_batch
 from aha.learn.packing import pack_rows, rows_of
 
@@ -37,7 +38,8 @@ class TrainBenchConfig:
     completion_tokens: int = 64  # each completion's length
     repeats: int = 5  # timed forward+backward passes (median), after one warm-up
     packing: bool = True
-    dtype: str | None = None  # float32 (default) or bfloat16
+    dtype: str | None = None  # the weights: float32 (default) or bfloat16
+    autocast: str | None = None  # bfloat16: fp32 weights, matmuls in bf16 (as update.autocast in a recipe)
     device: str = "cpu"
     seed: int = 0
 
@@ -103,19 +105,23 @@ def training_flops(model: Any, batch: RolloutBatch, packing: bool) -> float:
 def run(cfg: TrainBenchConfig) -> dict[str, Any]:
     from aha.algo import aggregate
     from aha.algo.loss import grpo_token_loss
-    from aha.learn.step import policy_logprobs
+    from aha.learn.step import UpdateConfig, policy_logprobs, precision
     from aha.models import load
 
+    if cfg.device == "cpu":
+        keep_freed_memory()  # as `aha train` does
     loaded = load(cfg.model, device=cfg.device, dtype=cfg.dtype)
     model = loaded.model
-    dtype = model.dtype
+    update_cfg = UpdateConfig(autocast=cfg.autocast, packing=cfg.packing)
+    dtype = resolve_dtype(cfg.autocast, model.device) if cfg.autocast else model.dtype
     batch = grpo_batch(loaded.tokenizer, cfg).to(model.device)
     reduce = aggregate.get("seq_mean_token_mean")
     model.train()
 
     def step() -> None:
         model.zero_grad(set_to_none=False)
-        logp, _ = policy_logprobs(model, batch, 1.0, cfg.packing)
+        with precision(update_cfg, model.device):
+            logp, _ = policy_logprobs(model, batch, 1.0, cfg.packing)
         per_token, _ = grpo_token_loss(logp, batch.old_logp, batch.adv, eps_low=0.2, eps_high=0.2)
         reduce(per_token, batch.mask, 0).backward()
 
@@ -137,7 +143,7 @@ def run(cfg: TrainBenchConfig) -> dict[str, Any]:
     row_tokens = int(batch.attention_mask.sum()) + batch.rows * (0 if batch.prefix is None else batch.prefix.shape[0])
     return {
         "model": cfg.model,
-        "dtype": str(dtype).removeprefix("torch."),
+        "dtype": str(dtype).removeprefix("torch.") + (" (autocast)" if cfg.autocast else ""),
         "threads": torch.get_num_threads(),
         "rows": batch.rows,
         "packing": cfg.packing,

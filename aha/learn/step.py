@@ -7,6 +7,7 @@ token_mean, sequences otherwise).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ import torch
 from aha.algo import aggregate
 from aha.algo.logprobs import linear_logprobs, token_entropy, token_logprobs
 from aha.algo.loss import grpo_token_loss
+from aha.devices import resolve_dtype
 from aha.learn.batch import RolloutBatch
 from aha.learn.packing import pack_rows, rows_of, unpack
 
@@ -30,7 +32,15 @@ class UpdateConfig:
     max_tokens: int = 0  # Dr.GRPO's constant normaliser (the max completion length)
     micro_rows: int = 8  # rows per forward/backward
     packing: bool = True  # one packed sequence per micro-batch (prompts once, no padding); False = padded rows
+    autocast: str | None = None  # bfloat16: the training pass's matmuls in bf16 (fp32 weights, fp32 softmax)
     max_grad_norm: float = 1.0
+
+
+def precision(cfg: UpdateConfig, device: torch.device) -> contextlib.AbstractContextManager:
+    """The autocast context of the training pass (a no-op without autocast)."""
+    if cfg.autocast is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=resolve_dtype(cfg.autocast, device))
 
 
 def micro_weight(name: str, micro_mask: torch.Tensor, total_mask: torch.Tensor) -> float:
@@ -68,6 +78,19 @@ def policy_logprobs(
     return padded_logprobs(model, batch, temperature)
 
 
+@torch.no_grad()
+def old_logprobs(model: Any, batch: RolloutBatch, cfg: UpdateConfig, temperature: float) -> torch.Tensor:
+    """Log-probs [B,Tc] of the batch's completions under the current policy, computed as the training pass
+    computes them (for several updates per rollout batch when the sampler's numbers differ)."""
+    parts = []
+    for start in range(0, batch.rows, cfg.micro_rows):
+        micro = batch.select(slice(start, start + cfg.micro_rows))
+        with precision(cfg, micro.input_ids.device):
+            logp = policy_logprobs(model, micro, temperature, cfg.packing)[0]
+        parts.append(torch.nn.functional.pad(logp.float(), (0, batch.mask.shape[1] - logp.shape[1])))
+    return torch.cat(parts) * batch.mask
+
+
 def update(
     model: Any,
     optimizer: torch.optim.Optimizer,
@@ -75,10 +98,14 @@ def update(
     cfg: UpdateConfig,
     ref_model: Any | None = None,
     temperature: float = 1.0,
+    old_from_current: bool = False,
 ) -> dict[str, float]:
     """Accumulate the gradient of the GRPO loss over micro-batches, clip it, step; return the statistics.
 
     temperature is the sampling temperature: log-probs are those of softmax(logits / temperature).
+    old_from_current takes the old policy's log-probs from this forward (detached) instead of the batch:
+    right for a single update per rollout batch when the sampler's numbers differ from the trainer's (a
+    bf16 sampler), as the sampler's log-probs would then put rounding noise into the ratio.
     """
     reduce = aggregate.get(cfg.aggregation)
     model.train()
@@ -90,16 +117,17 @@ def update(
         micro = batch.select(slice(start, start + cfg.micro_rows))
         if float(micro.mask.sum()) == 0:
             continue
-        logp, entropy = policy_logprobs(model, micro, temperature, cfg.packing)
-        ref_logp = None
-        if cfg.beta > 0:
-            if ref_model is None:
-                raise ValueError("beta > 0 needs a reference model")
-            with torch.no_grad():
-                ref_logp = policy_logprobs(ref_model, micro, temperature, cfg.packing)[0]
+        with precision(cfg, micro.input_ids.device):
+            logp, entropy = policy_logprobs(model, micro, temperature, cfg.packing)
+            ref_logp = None
+            if cfg.beta > 0:
+                if ref_model is None:
+                    raise ValueError("beta > 0 needs a reference model")
+                with torch.no_grad():
+                    ref_logp = policy_logprobs(ref_model, micro, temperature, cfg.packing)[0]
         per_token, stats = grpo_token_loss(
             logp,
-            micro.old_logp,
+            logp.detach() if old_from_current else micro.old_logp,
             micro.adv,
             eps_low=cfg.eps_low,
             eps_high=cfg.eps_high,

@@ -214,29 +214,30 @@ class Attention(nn.Module):
         """
         length = x.shape[1]
         q, k, v = self._project(x, cos, sin)  # [1,H,T,D], [1,K,T,D], [1,K,T,D]
+        device = x.device.type
+        if torch.is_autocast_enabled(device):
+            # Short segments attend faster in fp32 than in bf16 on the CPU, and more exactly.
+            q, k, v = q.float(), k.float(), v.float()
+            past = None if past is None else (past[0].float(), past[1].float())
         # One split per tensor (its backward is one concatenation), not a slice per segment (each slice's
         # backward would write a zero tensor of the whole sequence).
         sizes = [seg.length for seg in segments]
         qs, ks, vs = q.split(sizes, dim=2), k.split(sizes, dim=2), v.split(sizes, dim=2)
         index_of = {seg.start: i for i, seg in enumerate(segments)}
+        gqa = self.num_kv_heads != self.num_heads
         outs = []
-        for i, (seg, mask) in enumerate(zip(segments, masks, strict=True)):
-            keys = [] if past is None else [past[0]]
-            values = [] if past is None else [past[1]]
-            if seg.prompt_length:
-                keys.append(ks[index_of[seg.prompt_start]])
-                values.append(vs[index_of[seg.prompt_start]])
-            keys.append(ks[i])
-            values.append(vs[i])
-            outs.append(
-                F.scaled_dot_product_attention(
-                    qs[i],
-                    torch.cat(keys, dim=2) if len(keys) > 1 else keys[0],  # [1,K,S,D]
-                    torch.cat(values, dim=2) if len(values) > 1 else values[0],
-                    attn_mask=mask,
-                    enable_gqa=self.num_kv_heads != self.num_heads,
-                )
-            )  # [1,H,length,D]
+        with torch.autocast(device, enabled=False):
+            for i, (seg, mask) in enumerate(zip(segments, masks, strict=True)):
+                keys = [] if past is None else [past[0]]
+                values = [] if past is None else [past[1]]
+                if seg.prompt_length:
+                    keys.append(ks[index_of[seg.prompt_start]])
+                    values.append(vs[index_of[seg.prompt_start]])
+                keys.append(ks[i])
+                values.append(vs[i])
+                key = torch.cat(keys, dim=2) if len(keys) > 1 else keys[0]  # [1,K,S,D]
+                value = torch.cat(values, dim=2) if len(values) > 1 else values[0]
+                outs.append(F.scaled_dot_product_attention(qs[i], key, value, attn_mask=mask, enable_gqa=gqa))
         out = torch.cat(outs, dim=2)  # [1,H,T,D]
         return self.o(out.transpose(1, 2).reshape(1, length, -1))
 

@@ -13,6 +13,7 @@ import random
 import shutil
 import time
 from collections.abc import Callable
+from copy import deepcopy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,11 @@ from aha.algo.advantages import get as get_advantage
 from aha.algo.advantages import zero_variance_groups
 from aha.config import to_dict
 from aha.data.templates import Template, get_template
+from aha.devices import keep_freed_memory, resolve_dtype
 from aha.errors import AhaError, ConfigError
 from aha.learn.batch import build_batch
 from aha.learn.optim import OptimConfig, make_optimizer
-from aha.learn.step import UpdateConfig, update
+from aha.learn.step import UpdateConfig, old_logprobs, update
 from aha.models import DEFAULT_MODEL, LoadedModel, load, save_checkpoint
 from aha.rewards import combine, get_batch
 from aha.rewards import get as get_reward
@@ -113,6 +115,10 @@ class GRPOConfig:
     stop_on_collapse: bool = False  # and then stop the run (its last checkpoint stays)
     max_rows: int = 64  # rows the sampler decodes together
     ignore_eos: bool = False  # benchmarks only: every completion runs to max_new_tokens
+    # Sample from a copy of the policy in this dtype (e.g. bfloat16: half the weight traffic of fp32
+    # decoding), refreshed after every update; the trainer then takes the old log-probs from its own pass.
+    # Held-out evaluations and checkpoints use the policy itself.
+    sampler_dtype: str | None = None
     seed: int = 0
     device: str = "cpu"
     dtype: str | None = None
@@ -134,6 +140,22 @@ class GRPOConfig:
             problems.append("group_size must be >= 2: a group of one has no relative advantage")
         if problems:
             raise ConfigError("; ".join(problems))
+
+
+def sampler_copy(model: torch.nn.Module, dtype: str | None) -> torch.nn.Module | None:
+    """A frozen copy of the policy in `dtype` for sampling, or None when that is the policy's own dtype."""
+    if dtype is None or resolve_dtype(dtype, model.device) == model.dtype:
+        return None
+    copy = deepcopy(model).to(resolve_dtype(dtype, model.device)).eval()
+    copy.requires_grad_(False)
+    return copy
+
+
+@torch.no_grad()
+def sync_sampler(sampler: torch.nn.Module, model: torch.nn.Module) -> None:
+    """Copy the policy's weights into the sampler's (cast to its dtype)."""
+    for target, source in zip(sampler.parameters(), model.parameters(), strict=True):
+        target.copy_(source)
 
 
 def soft_overlong_penalty(length: int, limit: int, buffer: int, weight: float) -> float:
@@ -169,7 +191,11 @@ class Trainer:
         self.scorer = combine(cfg.rewards)
         self.format_fn = get_reward("format")
         get_reward(cfg.accuracy_reward)  # an unknown name fails here, before the model loads
-        self.engine = Engine(loaded.model, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.max_rows)
+        self.sampler = sampler_copy(loaded.model, cfg.sampler_dtype)
+        self.engine = Engine(
+            self.sampler or loaded.model, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.max_rows
+        )
+        self.eval_engine = Engine(loaded.model, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.max_rows)
         updates = cfg.steps * cfg.mu * cfg.minibatches
         self.optimizer, self.scheduler = make_optimizer(loaded.model, cfg.optim, updates)
         self.advantage = get_advantage(cfg.advantage)
@@ -290,6 +316,11 @@ class Trainer:
             [a for _, _, a in rows],
             self.engine.pad_id,
         ).to(self.loaded.model.device)
+        # A sampler in another dtype: old log-probs from the trainer's own numbers, from the update's forward
+        # when there is one update, else from one extra forward before the first.
+        single = cfg.mu * cfg.minibatches == 1
+        if self.sampler is not None and not single:
+            batch.old_logp = old_logprobs(self.loaded.model, batch, cfg.update, cfg.temperature)
         stats: list[dict[str, float]] = []
         for epoch in range(cfg.mu):
             generator = torch.Generator().manual_seed(row_seed(cfg.seed, step, epoch))
@@ -303,16 +334,19 @@ class Trainer:
                         cfg.update,
                         None if self.ref is None else self.ref.model,
                         cfg.temperature,
+                        old_from_current=self.sampler is not None and single,
                     )
                 )
                 self.scheduler.step()
+        if self.sampler is not None:
+            sync_sampler(self.sampler, self.loaded.model)
         return {k: sum(s[k] for s in stats) / len(stats) for k in stats[0]}
 
     def evaluate(self, step: int) -> dict[str, Any]:
         """Greedy held-out accuracy, format rate, length and reflection rate."""
         start = time.perf_counter()
         params = SamplingParams(temperature=0, max_new_tokens=self.cfg.max_new_tokens, stop=self.cfg.prompt.stop)
-        groups = self.engine.generate([self.encode(s) for s in self.held_out], params)
+        groups = self.eval_engine.generate([self.encode(s) for s in self.held_out], params)
         scored = self.score(self.held_out, groups)
         texts = [self.template.response(g.completions[0].text) for g in scored]
         checked = [g.accuracy[0] for g in scored if g.accuracy[0] is not None]
@@ -362,7 +396,7 @@ class Trainer:
             out=str(self.run_dir.bench_path(step)),
             seed=self.cfg.seed,
         )
-        summaries = evaluate_with(eval_cfg, self.engine, self.template, self.loaded.tokenizer)
+        summaries = evaluate_with(eval_cfg, self.eval_engine, self.template, self.loaded.tokenizer)
         seconds = round((time.perf_counter() - start) / max(1, len(summaries)), 2)
         records = []
         for summary in summaries:
@@ -475,6 +509,8 @@ def run(
             raise AhaError(f"{directory.path} already holds a run: resume it with --resume or choose another out dir")
         directory.create(to_dict(cfg))
     torch.manual_seed(cfg.seed)
+    if cfg.device == "cpu":
+        keep_freed_memory()
     loaded = load(checkpoint or cfg.model, device=cfg.device, dtype=cfg.dtype)
     ref = load(cfg.model, device=cfg.device, dtype=cfg.dtype) if cfg.update.beta > 0 else None
     if ref is not None:

@@ -124,3 +124,47 @@ def test_prefill_after_a_shared_prefix_equals_plain_prefill(smollm, chat_prompts
     assert (results[0][0] - results[1][0]).abs().max().item() <= 1e-4
     assert (results[0][1] - results[1][1]).abs().max().item() <= 1e-4
     assert torch.equal(results[0][2], results[1][2])
+
+
+def test_old_logprobs_from_the_current_pass_equal_exact_old_logprobs(tiny_llama_dir):
+    """With one update per batch, taking the old log-probs from the update's own forward equals passing them in."""
+    from aha.learn.step import old_logprobs
+
+    batch = _tiny_batch()
+    weights = []
+    for from_current in (False, True):
+        loaded = load(tiny_llama_dir)
+        cfg = UpdateConfig(micro_rows=2, max_grad_norm=1e9)
+        if from_current:
+            batch.old_logp = torch.full_like(batch.old_logp, -7.0)  # ignored
+        else:
+            batch.old_logp = old_logprobs(loaded.model, batch, cfg, 1.0)
+            with torch.no_grad():
+                exact = policy_logprobs(loaded.model, batch, 1.0)[0] * batch.mask
+            assert torch.allclose(batch.old_logp, exact, atol=1e-6)
+        optimizer = torch.optim.SGD(loaded.model.parameters(), lr=1.0)
+        stats = update(loaded.model, optimizer, batch, cfg, old_from_current=from_current)
+        assert stats["ratio_max"] == pytest.approx(1.0, abs=1e-5)
+        weights.append({n: p.detach().clone() for n, p in loaded.model.named_parameters()})
+    for name, value in weights[0].items():
+        assert torch.allclose(value, weights[1][name], atol=1e-6), name
+
+
+def test_bf16_autocast_pass_is_close_to_fp32(tiny_llama_dir):
+    from aha.learn.step import precision
+
+    loaded = load(tiny_llama_dir)
+    batch = _tiny_batch()
+    grads = []
+    logps = []
+    for autocast in (None, "bfloat16"):
+        loaded.model.zero_grad()
+        with precision(UpdateConfig(autocast=autocast), loaded.model.device):
+            logp = policy_logprobs(loaded.model, batch, 1.0)[0]
+        assert logp.dtype == torch.float32
+        (logp * batch.mask * batch.adv[:, None]).sum().backward()
+        logps.append(logp.detach() * batch.mask)
+        grads.append(torch.cat([p.grad.flatten() for p in loaded.model.parameters()]))
+    assert (logps[0] - logps[1]).abs().max() < 0.05  # bf16 rounding of the matmuls only
+    assert torch.nn.functional.cosine_similarity(grads[0], grads[1], dim=0) > 0.99
+    assert all(p.dtype == torch.float32 for p in loaded.model.parameters())  # master weights stay fp32

@@ -222,3 +222,26 @@ def test_stop_on_collapse_stops_with_a_checkpoint(tiny_llama_dir, tmp_path):
     with pytest.raises(AhaError, match="reward variance has vanished"):
         run(cfg, tmp_path / "run")
     assert RunDir(tmp_path / "run").latest_checkpoint().name == "step-000002"
+
+
+def test_a_bf16_sampler_follows_the_policy_after_every_update(tiny_llama_dir, tmp_path):
+    import torch
+
+    from aha.models import load
+    from aha.stages.grpo import Trainer
+
+    cfg = load_config(GRPOConfig, None, [*_overrides(tiny_llama_dir, 2), "sampler_dtype=bfloat16"])
+    directory = RunDir(tmp_path / "run")
+    directory.create({})
+    trainer = Trainer(cfg, directory, load(tiny_llama_dir), None)
+    assert trainer.engine.model is trainer.sampler and trainer.eval_engine.model is trainer.loaded.model
+    before = [p.detach().clone() for p in trainer.loaded.model.parameters()]
+    for step in (1, 2):
+        groups, _, _ = trainer.collect(step)
+        stats = trainer.train_on(groups, step)
+        assert stats["ratio_max"] == pytest.approx(1.0, abs=1e-5)  # old log-probs from the trainer's own pass
+    after = list(trainer.loaded.model.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
+    for policy, sampler in zip(after, trainer.sampler.parameters(), strict=True):
+        assert policy.dtype == torch.float32 and sampler.dtype == torch.bfloat16
+        assert torch.equal(sampler, policy.detach().to(torch.bfloat16))
