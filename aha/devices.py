@@ -40,6 +40,14 @@ def resolve_dtype(name: str | torch.dtype | None, device: torch.device) -> torch
     return DTYPES[name]
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether bf16 matmuls run natively here (any CUDA GPU aha supports; a CPU with AVX512-BF16 or AMX),
+    rather than emulated, which is slower than fp32."""
+    if device.type == "cuda":
+        return True
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def keep_freed_memory() -> bool:
     """Make glibc's malloc keep freed memory for reuse instead of returning it to the kernel; True if done.
 

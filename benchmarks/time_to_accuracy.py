@@ -42,6 +42,7 @@ def main() -> None:
     from aha import recipes
     from aha.benchmarks.trl import build_trl_trainer
     from aha.config import load_config
+    from aha.devices import keep_freed_memory
     from aha.models import load, save_checkpoint
     from aha.models.hf import HFCausalLM
     from aha.stages.grpo import GRPOConfig, Trainer
@@ -91,7 +92,9 @@ def main() -> None:
     trl_seconds = trl_curve[-1]["seconds"]
     del trainer, hf_model
 
-    # 2. aha until it reaches TRL's accuracy at the budget
+    # 2. aha until it reaches TRL's accuracy at the budget (with glibc keeping freed memory, as `aha train`
+    # sets it up; process-wide, hence only after TRL's run)
+    keep_freed_memory()
     aha_dir = RunDir(out / "aha")
     aha_dir.create({"name": f"aha-{cfg.name}"})
     torch.manual_seed(cfg.seed)

@@ -65,6 +65,7 @@ def time_aha(recipe: Any, work: Path, steps: int) -> StepTimes:
     from aha.stages.grpo import Trainer
     from aha.track.run_dir import RunDir
 
+    work.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(recipe.seed)
     loaded = load(recipe.model, device=recipe.device, dtype=recipe.dtype)
     ref = load(recipe.model, device=recipe.device, dtype=recipe.dtype) if recipe.update.beta > 0 else None
@@ -94,6 +95,7 @@ def time_trl(recipe: Any, work: Path, steps: int) -> StepTimes:
     from aha.stages.grpo import Trainer
     from aha.track.run_dir import RunDir
 
+    work.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(recipe.seed)
     loaded = load(recipe.model)
     init = save_checkpoint(loaded, work / "init-model")
@@ -124,30 +126,33 @@ def time_trl(recipe: Any, work: Path, steps: int) -> StepTimes:
 
 
 def run(cfg: GRPOStepBenchConfig) -> dict[str, Any]:
-    keep_freed_memory()  # as `aha train` does (TRL's side gains from it as well)
     results: dict[str, Any] = {"recipe": cfg.recipe, "steps": cfg.steps, "threads": torch.get_num_threads()}
+    recipes = [recipe_config(cfg, beta) for beta in cfg.betas]
+    with tempfile.TemporaryDirectory(prefix="aha-bench-grpo-") as tmp:
+        # TRL first, with this process's memory allocator as it comes; then aha, which (as `aha train`
+        # does) tells glibc to keep freed memory, a process-wide setting that must not reach TRL's side.
+        trl = [time_trl(r, Path(tmp) / f"trl-{i}", cfg.steps) for i, r in enumerate(recipes)] if cfg.trl else []
+        keep_freed_memory()
+        ours = [time_aha(r, Path(tmp) / f"aha-{i}", cfg.steps) for i, r in enumerate(recipes)]
     rows = []
-    for beta in cfg.betas:
-        recipe = recipe_config(cfg, beta)
-        with tempfile.TemporaryDirectory(prefix="aha-bench-grpo-") as tmp:
-            trl = time_trl(recipe, Path(tmp), cfg.steps) if cfg.trl else None
-            ours = time_aha(recipe, Path(tmp), cfg.steps)
+    for index, (beta, recipe, times) in enumerate(zip(cfg.betas, recipes, ours, strict=True)):
         row: dict[str, Any] = {
             "beta": beta,
             "group_size": recipe.group_size,
             "prompts_per_step": recipe.prompts_per_step,
             "max_new_tokens": recipe.max_new_tokens,
-            "aha_seconds_per_step": round(ours.seconds_per_step, 2),
-            "aha_tokens_per_s": round(ours.tokens_per_second, 1),
-            "aha_tokens": ours.tokens,
+            "aha_seconds_per_step": round(times.seconds_per_step, 2),
+            "aha_tokens_per_s": round(times.tokens_per_second, 1),
+            "aha_tokens": times.tokens,
         }
-        if trl is not None:
+        if trl:
+            base = trl[index]
             row |= {
-                "trl_seconds_per_step": round(trl.seconds_per_step, 2),
-                "trl_tokens_per_s": round(trl.tokens_per_second, 1),
-                "trl_tokens": trl.tokens,
-                "step_ratio": round(trl.seconds_per_step / ours.seconds_per_step, 2),
-                "tokens_ratio": round(ours.tokens_per_second / trl.tokens_per_second, 2),
+                "trl_seconds_per_step": round(base.seconds_per_step, 2),
+                "trl_tokens_per_s": round(base.tokens_per_second, 1),
+                "trl_tokens": base.tokens,
+                "step_ratio": round(base.seconds_per_step / times.seconds_per_step, 2),
+                "tokens_ratio": round(times.tokens_per_second / base.tokens_per_second, 2),
             }
         rows.append(row)
     results["rows"] = rows

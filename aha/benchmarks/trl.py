@@ -94,6 +94,9 @@ def trl_args(cfg: Any, output_dir: str | Path, steps: int, **extra: Any) -> Any:
         seed=cfg.seed,
         reward_weights=list(cfg.rewards.values()),
         bf16=False,
+        # TRL turns activation checkpointing on by default; off, a model this small trains faster and aha
+        # recomputes no activations either, so TRL is compared at its fastest
+        gradient_checkpointing=False,
         dataloader_num_workers=0,
         **extra,
     )

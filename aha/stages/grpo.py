@@ -24,7 +24,7 @@ from aha.algo.advantages import get as get_advantage
 from aha.algo.advantages import zero_variance_groups
 from aha.config import to_dict
 from aha.data.templates import Template, get_template
-from aha.devices import keep_freed_memory, resolve_dtype
+from aha.devices import keep_freed_memory, native_bf16, resolve_dtype
 from aha.errors import AhaError, ConfigError
 from aha.learn.batch import build_batch
 from aha.learn.optim import OptimConfig, make_optimizer
@@ -191,6 +191,12 @@ class Trainer:
         self.scorer = combine(cfg.rewards)
         self.format_fn = get_reward("format")
         get_reward(cfg.accuracy_reward)  # an unknown name fails here, before the model loads
+        device = loaded.model.device
+        asked = (("sampler_dtype", cfg.sampler_dtype), ("update.autocast", cfg.update.autocast))
+        bf16 = [name for name, value in asked if value and resolve_dtype(value, device) == torch.bfloat16]
+        if bf16 and not native_bf16(device):
+            names = " and ".join(bf16)
+            log.warning("%s ask for bf16, which this CPU only emulates (slower than fp32): set them to null", names)
         self.sampler = sampler_copy(loaded.model, cfg.sampler_dtype)
         self.engine = Engine(
             self.sampler or loaded.model, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.max_rows
