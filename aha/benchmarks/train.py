@@ -119,7 +119,7 @@ def run(cfg: TrainBenchConfig) -> dict[str, Any]:
     model.train()
 
     def step() -> None:
-        model.zero_grad(set_to_none=False)
+        model.zero_grad(set_to_none=True)  # as the update does
         with precision(update_cfg, model.device):
             logp, _ = policy_logprobs(model, batch, 1.0, cfg.packing)
         per_token, _ = grpo_token_loss(logp, batch.old_logp, batch.adv, eps_low=0.2, eps_high=0.2)

@@ -20,6 +20,7 @@ from torch import nn
 
 from aha.models.kv_cache import KVCache
 from aha.models.packed import PackedLinears, plain_linear
+from aha.models.packed_attention import AttentionPlan, packed_attention, plan_attention
 
 Linear = Callable[[nn.Linear, torch.Tensor], torch.Tensor]
 
@@ -197,49 +198,21 @@ class Attention(nn.Module):
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=self.num_kv_heads != self.num_heads)
         return self.o(out.transpose(1, 2).reshape(batch, length, -1))
 
-    def forward_segments(
-        self,
-        x: torch.Tensor,
-        cos: torch.Tensor,
-        sin: torch.Tensor,
-        segments: list[Any],
-        masks: list[torch.Tensor],
-        past: tuple[torch.Tensor, torch.Tensor] | None = None,
+    def forward_packed(
+        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, plan: AttentionPlan
     ) -> torch.Tensor:
-        """Attention over one packed sequence x [1,T,hidden], segment by segment (aha.learn.packing).
-
-        Each segment's queries attend to `past` (a shared prefix, (k, v) [1,K,P,D]), to their prompt's
-        tokens and causally to themselves; masks[i] [length, P + prompt length + length] says so. The cost
-        is that of the pairs attended, not of the square of the packed length.
-        """
+        """Attention over one packed sequence x [1,P+T,hidden] laid out by `plan` (aha.learn.packing,
+        aha.models.packed_attention)."""
         length = x.shape[1]
         q, k, v = self._project(x, cos, sin)  # [1,H,T,D], [1,K,T,D], [1,K,T,D]
         device = x.device.type
-        if torch.is_autocast_enabled(device):
-            # Short segments attend faster in fp32 than in bf16 on the CPU, and more exactly.
-            q, k, v = q.float(), k.float(), v.float()
-            past = None if past is None else (past[0].float(), past[1].float())
-        # One split per tensor (its backward is one concatenation), not a slice per segment (each slice's
-        # backward would write a zero tensor of the whole sequence).
-        sizes = [seg.length for seg in segments]
-        qs, ks, vs = q.split(sizes, dim=2), k.split(sizes, dim=2), v.split(sizes, dim=2)
-        index_of = {seg.start: i for i, seg in enumerate(segments)}
-        gqa = self.num_kv_heads != self.num_heads
-        outs = []
+        # Under autocast, attention runs in fp32: short segments attend faster in fp32 than in bf16 on the
+        # CPU, and more exactly.
+        dtype = torch.float32 if torch.is_autocast_enabled(device) else q.dtype
         with torch.autocast(device, enabled=False):
-            for i, (seg, mask) in enumerate(zip(segments, masks, strict=True)):
-                keys = [] if past is None else [past[0]]
-                values = [] if past is None else [past[1]]
-                if seg.prompt_length:
-                    keys.append(ks[index_of[seg.prompt_start]])
-                    values.append(vs[index_of[seg.prompt_start]])
-                keys.append(ks[i])
-                values.append(vs[i])
-                key = torch.cat(keys, dim=2) if len(keys) > 1 else keys[0]  # [1,K,S,D]
-                value = torch.cat(values, dim=2) if len(values) > 1 else values[0]
-                outs.append(F.scaled_dot_product_attention(qs[i], key, value, attn_mask=mask, enable_gqa=gqa))
-        out = torch.cat(outs, dim=2)  # [1,H,T,D]
-        return self.o(out.transpose(1, 2).reshape(1, length, -1))
+            q, k, v = (t[0].transpose(0, 1).to(dtype) for t in (q, k, v))  # [T,H,D], [T,K,D], [T,K,D]
+            out = packed_attention(q, k, v, plan)  # [T,H,D]
+        return self.o(out.reshape(1, length, -1))
 
     def forward_cached(
         self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache, layer: int, linear: Linear
@@ -255,21 +228,6 @@ class Attention(nn.Module):
         probs = torch.softmax(scores.float(), dim=-1).to(values.dtype)
         out = torch.matmul(probs, values)  # [B,K,H/K,D]
         return linear(self.o, out.reshape(batch, 1, -1))
-
-
-def segment_masks(segments: list[Any], offset: int, device: torch.device) -> list[torch.Tensor]:
-    """For each segment, its mask [length, offset + prompt length + length]: the prefix and the prompt in
-    full, then itself causally. Segments of the same shape share one tensor."""
-    made: dict[tuple[int, int], torch.Tensor] = {}
-    masks = []
-    for seg in segments:
-        seen = offset + seg.prompt_length
-        if (seen, seg.length) not in made:
-            mask = torch.ones(seg.length, seen + seg.length, dtype=torch.bool, device=device)
-            mask[:, seen:] = torch.ones(seg.length, seg.length, dtype=torch.bool, device=device).tril()
-            made[seen, seg.length] = mask
-        masks.append(made[seen, seg.length])
-    return masks
 
 
 class MLP(nn.Module):
@@ -424,16 +382,17 @@ class NativeDecoder(nn.Module):
         """
         if int(positions.max()) >= self.spec.max_positions:
             raise ValueError(f"position {int(positions.max())} exceeds the model's {self.spec.max_positions}")
-        cos, sin = self._rope(positions[None])  # [1,T,D] each
-        past: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(self.layers)
         offset = 0
-        if prefix_ids is not None:
-            past = list(self._prefix_kv(prefix_ids))
+        if prefix_ids is not None:  # the prefix opens the sequence, computed in the same pass
             offset = prefix_ids.shape[0]
-        masks = segment_masks(segments, offset, tokens.device)
-        x = self.embed(tokens[None])  # [1,T,hidden]
-        for index, block in enumerate(self.layers):
-            x = x + block.attn.forward_segments(block.attn_norm(x), cos, sin, segments, masks, past[index])
+            tokens = torch.cat([prefix_ids, tokens])
+            positions = torch.cat([torch.arange(offset, device=tokens.device), positions])
+            predict = predict + offset
+        cos, sin = self._rope(positions[None])  # [1,P+T,D] each
+        plan = plan_attention(segments, offset, tokens.device)
+        x = self.embed(tokens[None])  # [1,P+T,hidden]
+        for block in self.layers:
+            x = x + block.attn.forward_packed(block.attn_norm(x), cos, sin, plan)
             x = x + block.mlp(block.mlp_norm(x))
         return self.norm(x[0].index_select(0, predict))  # [N,hidden]
 
