@@ -114,6 +114,7 @@ class GRPOConfig:
     collapse_window: int = 10  # warn when 90% of groups had equal rewards for this many steps in a row
     stop_on_collapse: bool = False  # and then stop the run (its last checkpoint stays)
     max_rows: int = 64  # rows the sampler decodes together
+    eval_max_rows: int = 256  # rows decoded together in held-out evaluations (greedy, one row per prompt)
     ignore_eos: bool = False  # benchmarks only: every completion runs to max_new_tokens
     # Sample from a copy of the policy in this dtype (e.g. bfloat16: half the weight traffic of fp32
     # decoding), refreshed after every update; the trainer then takes the old log-probs from its own pass.
@@ -201,7 +202,7 @@ class Trainer:
         self.engine = Engine(
             self.sampler or loaded.model, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.max_rows
         )
-        self.eval_engine = Engine(loaded.model, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.max_rows)
+        self.eval_engine = Engine(loaded.model, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.eval_max_rows)
         updates = cfg.steps * cfg.mu * cfg.minibatches
         self.optimizer, self.scheduler = make_optimizer(loaded.model, cfg.optim, updates)
         self.advantage = get_advantage(cfg.advantage)
