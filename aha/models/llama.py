@@ -144,6 +144,13 @@ class RMSNorm(nn.Module):
         x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
         return self.weight * x32.to(x.dtype)
 
+    def fused(self, x: torch.Tensor) -> torch.Tensor:
+        """The same as forward in one kernel for fp32 (for decoding, where the count of small operations per
+        token matters); other dtypes take forward's path, whose rounding the reference implementation has."""
+        if x.dtype != torch.float32:
+            return self.forward(x)
+        return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
+
 
 class Attention(nn.Module):
     def __init__(self, spec: DecoderSpec) -> None:
@@ -217,16 +224,23 @@ class Attention(nn.Module):
     def forward_cached(
         self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache, layer: int, linear: Linear
     ) -> torch.Tensor:
-        """One new token per row against the cache. x [B,1,hidden]; the cache holds S slots before it."""
+        """One new token per row against the cache. x [B,1,hidden], cos and sin [B,D]; the cache holds S slots.
+
+        Decoding is bound by weight traffic and by the number of small operations per token, so q and k
+        are rotated together and attention is one fused call.
+        """
         batch = x.shape[0]
-        q, k, v = self._project(x, cos, sin, linear)
-        keys, values = cache.append(layer, k, v)  # [B,K,S+1,D] each
-        # Grouped-query attention without repeating k/v: the H/K query heads of a group share one key head.
-        q = q.view(batch, self.num_kv_heads, self.num_heads // self.num_kv_heads, self.head_dim)  # [B,K,H/K,D]
-        scores = torch.matmul(q, keys.transpose(-1, -2)) * (self.head_dim**-0.5)  # [B,K,H/K,S+1]
-        scores = scores.masked_fill(~cache.key_mask()[:, None, None, :], float("-inf"))
-        probs = torch.softmax(scores.float(), dim=-1).to(values.dtype)
-        out = torch.matmul(probs, values)  # [B,K,H/K,D]
+        heads, kv_heads, dim = self.num_heads, self.num_kv_heads, self.head_dim
+        qkv = linear(self.qkv, x).view(batch, heads + 2 * kv_heads, dim)  # [B,H+2K,D]
+        qk, v = qkv[:, : heads + kv_heads], qkv[:, heads + kv_heads :]  # [B,H+K,D], [B,K,D]
+        half = dim // 2
+        rotated = torch.cat([-qk[..., half:], qk[..., :half]], dim=-1)
+        qk = qk * cos[:, None] + rotated * sin[:, None]
+        keys, values = cache.append(layer, qk[:, heads:, None], v[:, :, None])  # [B,K,S+1,D] each
+        # Grouped-query attention without repeating k/v: the H/K query heads of a group share one key head
+        # and stand in the query-length dimension.
+        q = qk[:, :heads].reshape(batch, kv_heads, heads // kv_heads, dim)  # [B,K,H/K,D]
+        out = F.scaled_dot_product_attention(q, keys, values, attn_mask=cache.key_mask()[:, None, None, :])
         return linear(self.o, out.reshape(batch, 1, -1))
 
 
@@ -441,11 +455,10 @@ class NativeDecoder(nn.Module):
         packed: weights from `pack()`, which must be current (taken after the last weight update).
         """
         linear: Linear = packed if packed else plain_linear
-        positions = cache.next_positions()[:, None]  # [B,1]
-        cos, sin = self._rope(positions)
+        cos, sin = self._rope(cache.next_positions())  # [B,D] each
         x = self.embed(tokens[:, None])  # [B,1,hidden]
         for index, block in enumerate(self.layers):
-            x = x + block.attn.forward_cached(block.attn_norm(x), cos, sin, cache, index, linear)
-            x = x + block.mlp(block.mlp_norm(x), linear)
+            x = x + block.attn.forward_cached(block.attn_norm.fused(x), cos, sin, cache, index, linear)
+            x = x + block.mlp(block.mlp_norm.fused(x), linear)
         cache.advance()
         return self._logits(x[:, 0], packed if packed else None).float()

@@ -42,25 +42,35 @@ def log_probs(logits: torch.Tensor, temperature: float) -> torch.Tensor:
 
 
 def truncate(
-    logp: torch.Tensor, top_k: int, top_p: float, *, probes: tuple[int, ...] = (256, 4096)
+    logits: torch.Tensor,
+    top_k: int,
+    top_p: float,
+    *,
+    lse: torch.Tensor | None = None,
+    probes: tuple[int, ...] = (256, 4096),
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Sorted kept probabilities [B,V'] (descending) and their token ids [B,V'] after top-k then top-p.
 
-    top-p keeps the smallest prefix whose mass reaches top_p (the token crossing it included), as in
-    Holtzman et al. 2020; top_k <= 0 and top_p >= 1 disable each cut. Sorting the whole vocabulary is the
-    slow part, so the top `probes[0]` tokens are taken first, then more, and the full sort runs only when
-    they hold less than top_p of the mass; the kept set is the same either way.
+    logits [B,V] are log-probabilities up to a constant per row; lse [B,1] is their logsumexp (computed
+    when not given). top-p keeps the smallest prefix whose mass reaches top_p (the token crossing it
+    included), as in Holtzman et al. 2020; top_k <= 0 and top_p >= 1 disable each cut. Sorting the whole
+    vocabulary is the slow part, so the top `probes[0]` tokens are taken first, then more, and the full
+    sort runs only when they hold less than top_p of the mass; the kept set is the same either way. Only
+    the probed tokens are exponentiated.
     """
-    probs = logp.exp()
-    vocab = probs.shape[-1]
+    if lse is None:
+        lse = torch.logsumexp(logits, dim=-1, keepdim=True)
+    vocab = logits.shape[-1]
     width = vocab if top_k <= 0 else min(top_k, vocab)
     for probe in probes if top_p < 1.0 else ():
         if probe >= width:
             break
-        head, head_ids = torch.topk(probs, probe, dim=-1, sorted=True)  # [B,probe]
+        head, head_ids = torch.topk(logits, probe, dim=-1, sorted=True)  # [B,probe]
+        head = (head - lse).exp_()
         if bool((head.sum(-1) >= top_p).all()):
             return _nucleus(head, top_p), head_ids
-    probs_sorted, ids = torch.topk(probs, width, dim=-1, sorted=True)  # [B,V']
+    top, ids = torch.topk(logits, width, dim=-1, sorted=True)  # [B,V']
+    probs_sorted = (top - lse).exp_()
     return (_nucleus(probs_sorted, top_p) if top_p < 1.0 else probs_sorted), ids
 
 
@@ -77,17 +87,20 @@ def sample(
 
     logits [B,V]; u [B] uniform in [0, 1), one per row. temperature 0 is greedy (u unused). The log-prob is
     that of the tempered, untruncated distribution: log_softmax(logits / temperature), which is what a
-    training forward at the same temperature computes.
+    training forward at the same temperature computes. The full vocabulary is passed over only for the
+    logsumexp (and, without top-k/top-p, for the inverse CDF); truncation looks at the top tokens only.
     """
-    logp = log_probs(logits, temperature)  # [B,V]
+    scale = temperature if temperature > 0 else 1.0
+    scaled = logits.float() / scale if scale != 1.0 else logits.float()  # [B,V]
+    lse = torch.logsumexp(scaled, dim=-1, keepdim=True)  # [B,1]
     if temperature <= 0:
-        tokens = logp.argmax(-1)
+        tokens = scaled.argmax(-1)
     elif top_k <= 0 and top_p >= 1.0:
-        tokens = _inverse_cdf(logp.exp(), u)
+        tokens = _inverse_cdf((scaled - lse).exp_(), u)
     else:
-        kept, ids = truncate(logp, top_k, top_p)  # [B,V']
+        kept, ids = truncate(scaled, top_k, top_p, lse=lse)  # [B,V']
         tokens = ids.gather(-1, _inverse_cdf(kept, u)[:, None]).squeeze(-1)
-    return tokens, logp.gather(-1, tokens[:, None]).squeeze(-1)
+    return tokens, scaled.gather(-1, tokens[:, None]).squeeze(-1) - lse.squeeze(-1)
 
 
 def _inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
