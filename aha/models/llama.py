@@ -10,7 +10,6 @@ Shapes: B rows, T new tokens, S cached slots, H query heads, K key/value heads, 
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -265,10 +264,6 @@ class Block(nn.Module):
         self.mlp = MLP(spec)
 
 
-# The last pack of each model, outside the module so that copies and state dicts never carry it.
-_LAST_PACK: weakref.WeakKeyDictionary[nn.Module, tuple[Any, PackedLinears]] = weakref.WeakKeyDictionary()
-
-
 class NativeDecoder(nn.Module):
     """Llama-family causal LM. Implements the `aha.models.CausalLM` interface."""
 
@@ -313,23 +308,10 @@ class NativeDecoder(nn.Module):
         return packed.apply(id(weight), weight, None, hidden)
 
     def pack(self, rows: int = 32) -> PackedLinears:
-        """Prepacked weights for `decode` with about `rows` rows; empty (a no-op) where packing is unsupported.
-
-        The last pack is kept and returned again while no weight has changed (same tensors, storage and
-        in-place version counters), so repeated `generate` calls on frozen weights (evaluation, serving)
-        pack once; after an optimizer step the weights' versions move on and the pack is rebuilt.
-        """
+        """Prepacked weights for `decode` with about `rows` rows; empty (a no-op) where packing is unsupported."""
         layers = [m for m in self.modules() if isinstance(m, nn.Linear) and m is not self.lm_head]
         head = self.embed.weight if self.lm_head is None else self.lm_head.weight
-        tensors = [t for layer in layers for t in (layer.weight, layer.bias) if t is not None] + [head]
-        key = (rows, tuple((id(t), t.data_ptr(), t._version, t.dtype, t.device) for t in tensors))
-        cached = _LAST_PACK.pop(self, None)  # a stale copy is freed before the new one is built
-        if cached is not None and cached[0] == key:
-            _LAST_PACK[self] = cached
-            return cached[1]
-        packed = PackedLinears.pack(layers, {id(head): head}, rows)
-        _LAST_PACK[self] = (key, packed)
-        return packed
+        return PackedLinears.pack(layers, {id(head): head}, rows)
 
     def _prefix_kv(self, prefix_ids: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Keys and values [1,K,P,D] of every layer for a prefix [P] shared by all rows of a batch."""

@@ -150,24 +150,3 @@ def test_gradients_flow_through_native_decoder(tiny_llama_dir):
     loss.backward()
     grads = [p.grad for p in loaded.model.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
-
-
-def test_pack_is_reused_until_a_weight_changes(tiny_llama_dir):
-    model = load(tiny_llama_dir).model
-    first = model.pack(4)
-    if not first:
-        pytest.skip("this torch build has no oneDNN prepacking")
-    assert model.pack(4) is first  # frozen weights: packed once
-    assert model.pack(8) is not first  # another row count: a new pack
-    ids = torch.randint(0, 300, (2, 5))
-    mask = torch.ones_like(ids, dtype=torch.bool)
-    with torch.no_grad():
-        model.layers[0].mlp.down.weight.mul_(1.5)  # an in-place update, as an optimizer step makes
-    packed = model.pack(8)
-    assert packed is not first
-    results = []
-    for linear in (None, packed):
-        cache = model.new_cache(2, 7)
-        model.prefill(ids, mask, cache)
-        results.append(model.decode(torch.tensor([3, 4]), cache, linear))
-    assert (results[0] - results[1]).abs().max().item() <= 1e-4  # the pack holds the updated weights
