@@ -1,22 +1,34 @@
-"""oneDNN-prepacked weights for fast small-batch decoding on the CPU.
+"""Decode-ready copies of the weights, in whichever layout multiplies fastest at small batch on this CPU.
 
 Decoding multiplies a few rows by every weight matrix once per token, so it is bound by how fast the
-weights stream through the cache. MKL's sgemm handles a transposed [N,K] weight poorly at small M;
-oneDNN with the weight reordered once into its blocked layout runs the same product 2-3x faster here
-(measured on this 2-core AVX-512 CPU: lm_head 576x49152 at M=32, 28 ms -> 10 ms). Packing costs one
-copy of the weights, so it is done once per `generate` call, when the weights are frozen. Results equal
-F.linear within float rounding (tested).
+weights stream through the cache, and the best kernel depends on the CPU and the matrix shape. Three are
+tried: oneDNN with the weight reordered into its blocked layout (on the 2-core AVX-512 machine 2-3x
+faster than MKL's sgemm on the [N,K] layout: lm_head 576x49152 at M=32, 28 ms -> 10 ms), MKL's packed
+sgemm (fp32 only), and MKL's plain sgemm on a transposed [K,N] copy. On the 2-core AMX machine at M=32
+the packed sgemm is 10-25% faster than oneDNN for gate/up and down, the transposed copy 10-40% faster for
+q/k/v and o. For each weight shape, dtype and row count the fastest is measured once per process on the
+model's own weights and remembered; a kernel whose product differs from F.linear's is never chosen.
+Building the copies costs one pass over the weights, so it is done once per `generate` call, when the
+weights are frozen. Results equal F.linear within float rounding (tested).
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 log = logging.getLogger(__name__)
+
+Kernel = Literal["onednn", "mkl", "mm"]
+KERNELS: tuple[Kernel, ...] = ("onednn", "mkl", "mm")
+_TUNE_WEIGHTS = 8  # weights of one shape timed when choosing its kernel (enough to stream past the L2)
+_TUNE_ROUNDS = 3
+_chosen: dict[tuple[object, ...], Kernel] = {}  # (N, K, dtype, rows, threads) -> the faster kernel
 
 
 def plain_linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
@@ -33,42 +45,120 @@ def can_pack(weight: torch.Tensor) -> bool:
     )
 
 
+def _has_mkl_packing(weight: torch.Tensor) -> bool:
+    return weight.dtype == torch.float32 and torch.backends.mkl.is_available() and hasattr(torch.ops.mkl, "_mkl_linear")
+
+
+def _candidates(weight: torch.Tensor) -> tuple[Kernel, ...]:
+    return KERNELS if _has_mkl_packing(weight) else ("onednn", "mm")
+
+
+def _prepare(kernel: Kernel, weight: torch.Tensor, rows: int) -> torch.Tensor:
+    weight = weight.detach()
+    if kernel == "onednn":
+        return torch.ops.mkldnn._reorder_linear_weight(weight, rows)
+    if kernel == "mkl":
+        return torch.ops.mkl._mkl_reorder_linear_weight(weight, rows)
+    return weight.t().contiguous()  # [K,N]
+
+
+def _multiply(
+    kernel: Kernel, flat: torch.Tensor, prepared: torch.Tensor, bias: torch.Tensor | None, weight: torch.Tensor
+) -> torch.Tensor:
+    if kernel == "onednn":
+        return torch.ops.mkldnn._linear_pointwise(flat, prepared, bias, "none", [], "")
+    if kernel == "mkl":
+        # MKL's packed sgemm. PyTorch uses the packed copy only when the row count equals the one passed
+        # here, so the actual count is passed: the packed layout does not depend on it (checked in
+        # choose_kernel before this kernel is ever picked).
+        return torch.ops.mkl._mkl_linear(flat, prepared, weight, bias, flat.shape[0])
+    return torch.mm(flat, prepared) if bias is None else torch.addmm(bias, flat, prepared)
+
+
+def _agrees(kernel: Kernel, weight: torch.Tensor, prepared: torch.Tensor, rows: int) -> bool:
+    """Whether the prepared copy gives F.linear's product at `rows` and at other row counts."""
+    for count in sorted({rows, 1, max(1, rows // 2 + 1), rows + 3}):
+        x = torch.randn(count, weight.shape[1], dtype=weight.dtype)
+        expected = F.linear(x, weight)
+        scale = float(expected.abs().max()) + 1.0
+        tolerance = 1e-5 * scale if weight.dtype == torch.float32 else 2e-2 * scale
+        if not torch.allclose(_multiply(kernel, x, prepared, None, weight), expected, rtol=0, atol=tolerance):
+            return False
+    return True
+
+
+def choose_kernel(weights: list[torch.Tensor], rows: int) -> Kernel:
+    """The faster kernel for `rows` rows times weights of this shape, measured on (some of) them once per
+    process: each candidate multiplies a batch of random rows by up to 8 of the weights, best of 3 rounds."""
+    first = weights[0]
+    key = (*first.shape, first.dtype, rows, torch.get_num_threads())
+    if key in _chosen:
+        return _chosen[key]
+    sample = weights[:_TUNE_WEIGHTS]
+    x = torch.randn(rows, first.shape[1], dtype=first.dtype)
+    with torch.no_grad():
+        prepared = {kernel: [_prepare(kernel, w, rows) for w in sample] for kernel in _candidates(first)}
+        prepared = {k: p for k, p in prepared.items() if _agrees(k, sample[0], p[0], rows)}
+        best = dict.fromkeys(prepared, float("inf"))
+        for _ in range(_TUNE_ROUNDS + 1):  # the first round warms up
+            for kernel, copies in prepared.items():
+                start = time.perf_counter()
+                for w, prepared_w in zip(sample, copies, strict=True):
+                    _multiply(kernel, x, prepared_w, None, w)
+                best[kernel] = min(best[kernel], time.perf_counter() - start)
+    choice: Kernel = min(best, key=lambda k: best[k]) if best else "mm"
+    _chosen[key] = choice
+    log.debug("decode kernel for %s x %s (%s): %s (%s)", rows, tuple(first.shape), first.dtype, choice, best)
+    return choice
+
+
 class PackedLinears:
-    """Prepacked copies of chosen weight matrices, applied by `__call__(layer, x)` in place of F.linear.
+    """Decode-ready copies of chosen weight matrices, applied by `__call__(layer, x)` in place of F.linear.
 
     A layer that was not packed falls through to F.linear, so the same code runs packed or not.
     """
 
-    def __init__(self, weights: dict[int, tuple[torch.Tensor, torch.Tensor | None]]) -> None:
+    def __init__(self, weights: dict[int, tuple[Kernel, torch.Tensor, torch.Tensor | None, torch.Tensor]]) -> None:
         self._weights = weights
 
     @classmethod
     @torch.no_grad()
     def pack(
-        cls, layers: list[nn.Linear], extra: dict[int, torch.Tensor] | None = None, rows: int = 32
+        cls,
+        layers: list[nn.Linear],
+        extra: dict[int, torch.Tensor] | None = None,
+        rows: int = 32,
+        kernel: Kernel | None = None,
     ) -> PackedLinears:
-        """Pack layers (and extra {key: weight} matrices, e.g. a tied lm_head) for about `rows` rows per call."""
-        weights: dict[int, tuple[torch.Tensor, torch.Tensor | None]] = {}
+        """Prepare layers (and extra {key: weight} matrices, e.g. a tied lm_head) for about `rows` rows per
+        call, each shape in the faster kernel for it (`choose_kernel`) unless `kernel` names one."""
         items = [(id(layer), layer.weight, layer.bias) for layer in layers]
         items += [(key, weight, None) for key, weight in (extra or {}).items()]
+        if not all(can_pack(weight) for _, weight, _ in items):
+            return cls({})
+        shapes: dict[tuple[object, ...], list[torch.Tensor]] = {}
+        for _, weight, _ in items:
+            shapes.setdefault((*weight.shape, weight.dtype), []).append(weight)
+        if kernel is not None and any(kernel not in _candidates(w) for _, w, _ in items):
+            raise ValueError(f"kernel {kernel!r} cannot multiply these weights (it takes fp32 only)")
+        kernels = {shape: kernel or choose_kernel(group, rows) for shape, group in shapes.items()}
+        weights: dict[int, tuple[Kernel, torch.Tensor, torch.Tensor | None, torch.Tensor]] = {}
         for key, weight, bias in items:
-            if not can_pack(weight):
-                return cls({})
-            packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), rows)
-            weights[key] = (packed, None if bias is None else bias.detach())
+            chosen = kernels[(*weight.shape, weight.dtype)]
+            detached_bias = None if bias is None else bias.detach()
+            weights[key] = (chosen, _prepare(chosen, weight, rows), detached_bias, weight.detach())
         return cls(weights)
 
     def __bool__(self) -> bool:
         return bool(self._weights)
 
     def apply(self, key: int, weight: torch.Tensor, bias: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
-        """x [..., K] @ weight[N,K]^T (+ bias) -> [..., N], through the packed copy when there is one."""
+        """x [..., K] @ weight[N,K]^T (+ bias) -> [..., N], through the prepared copy when there is one."""
         entry = self._weights.get(key)
         if entry is None:
             return F.linear(x, weight, bias)
-        packed, packed_bias = entry
-        flat = x.reshape(-1, x.shape[-1])
-        out = torch.ops.mkldnn._linear_pointwise(flat, packed, packed_bias, "none", [], "")
+        kernel, prepared, prepared_bias, original = entry
+        out = _multiply(kernel, x.reshape(-1, x.shape[-1]), prepared, prepared_bias, original)
         return out.view(*x.shape[:-1], out.shape[-1])
 
     def __call__(self, layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
