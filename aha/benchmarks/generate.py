@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from aha.data.templates import get_template
+from aha.devices import keep_freed_memory
 from aha.models import DEFAULT_MODEL, LoadedModel, load
 from aha.models.checkpoint import hf_state_dict
 from aha.rollout.engine import Engine, SamplingParams
@@ -75,7 +76,12 @@ def _count_hf_tokens(generated: torch.Tensor, eos_ids: set[int], ignore_eos: boo
 
 
 def run(cfg: GenerateBenchConfig) -> dict[str, Any]:
-    """Time both engines once each (after a short warm-up of each); return the figures."""
+    """Time both engines once each (each after an untimed call of the same size); return the figures.
+
+    Both sides run with glibc keeping freed memory for reuse (`keep_freed_memory`), as `aha eval` and
+    `aha generate` set it; it is process-wide, so it is set before either side runs.
+    """
+    keep_freed_memory()
     loaded = load(cfg.model, device=cfg.device, dtype=cfg.dtype)
     template = get_template("chat" if getattr(loaded.tokenizer, "chat_template", None) else "raw")
     prompts = [template.encode(PROMPTS[i % len(PROMPTS)], loaded.tokenizer) for i in range(cfg.prompts)]
@@ -87,7 +93,11 @@ def run(cfg: GenerateBenchConfig) -> dict[str, Any]:
         seed=cfg.seed,
         ignore_eos=cfg.ignore_eos,
     )
-    engine = Engine(loaded.model, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.prompts * cfg.n)
+    # The weights are frozen, as in evaluation: the engine prepares its decode-ready copies of them once (in
+    # the warm-up call) and keeps them, as an inference engine does at load time.
+    engine = Engine(
+        loaded.model, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.prompts * cfg.n, frozen_weights=True
+    )
     hf = reference_model(loaded)
     eos = list(loaded.eos_token_ids)
     pad = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else eos[0]
@@ -120,7 +130,9 @@ def run(cfg: GenerateBenchConfig) -> dict[str, Any]:
 
     timings = []
     for name, fn in (("transformers", run_hf), ("aha", run_native)):
-        fn(4)  # warm-up: first-call allocations and lazy initialisation
+        # Warm-up: one untimed call of the same size, so that neither side's timed call pays first-call
+        # allocations, lazy initialisation or (on a VM that backs memory lazily) first touches of its pages.
+        fn(cfg.max_new_tokens)
         _sync(cfg.device)
         start = time.perf_counter()
         tokens = fn(cfg.max_new_tokens)

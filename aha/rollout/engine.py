@@ -101,13 +101,39 @@ class Engine:
         *,
         max_rows: int = 64,
         compact_fraction: float = 0.125,
+        frozen_weights: bool = False,
     ) -> None:
+        """frozen_weights promises that the model's weights do not change while this engine samples from it
+        (evaluation, offline generation): the decode-ready weight copies (`model.pack`) are then made once
+        and kept across `generate` calls instead of once per call. Call `weights_changed()` after changing
+        them anyway; a parameter replaced or updated in place through autograd-visible ops (which moves
+        its version counter) is also noticed, but a fused optimizer step is not, hence the promise.
+        """
         self.model = model
         self.tokenizer = tokenizer
         self.eos_token_ids = frozenset(eos_token_ids)
         self.max_rows = max_rows  # rows decoded together; prompts are batched in groups that fit
         self.compact_fraction = compact_fraction  # drop finished rows once they are this share of the batch
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(eos_token_ids, default=0)
+        self.frozen_weights = frozen_weights
+        self._kept_pack: tuple[int, tuple[tuple[int, int], ...], Any] | None = None  # (rows, guard, pack)
+
+    def weights_changed(self) -> None:
+        """Forget the kept weight pack (frozen_weights): the next `generate` call makes a fresh one."""
+        self._kept_pack = None
+
+    def _pack(self, rows: int) -> Any:
+        """The model's decode-ready weights for about `rows` rows: fresh, or kept from an earlier call when the
+        weights are frozen and no parameter was replaced or moved its version counter since."""
+        if not self.frozen_weights:
+            return self.model.pack(rows)
+        guard = tuple((p.data_ptr(), p._version) for p in self.model.parameters())
+        if self._kept_pack is not None and self._kept_pack[:2] == (rows, guard):
+            return self._kept_pack[2]
+        self._kept_pack = None  # freed before the new pack is built, not after
+        packed = self.model.pack(rows)
+        self._kept_pack = (rows, guard, packed)
+        return packed
 
     def generate(
         self,
@@ -145,10 +171,13 @@ class Engine:
             if len(prompt) == 0:
                 raise ValueError(f"prompt {index} is empty: it needs at least one token")
         per_chunk = max(1, self.max_rows // params.n)
+        packed = None  # made once for every micro-batch of this call (the weights do not change during it)
         for start in range(0, len(prompts), per_chunk):
             chunk = range(start, min(start + per_chunk, len(prompts)))
             rows = [_Row(p, g, row_seed(params.seed, keys[p], g)) for p in chunk for g in range(params.n)]
-            self._run_chunk([list(prompts[p]) for p in chunk], rows, params, share_prefix, progress)
+            if packed is None:
+                packed = self._pack(min(len(prompts), per_chunk) * params.n)
+            self._run_chunk([list(prompts[p]) for p in chunk], rows, params, share_prefix, progress, packed)
             for offset in range(len(chunk)):
                 group = rows[offset * params.n : (offset + 1) * params.n]
                 yield [self._completion(row, params) for row in group]
@@ -184,10 +213,10 @@ class Engine:
         params: SamplingParams,
         share_prefix: bool,
         progress: Callable[[int, int], None] | None,
+        packed: Any,
     ) -> None:
         capacity = max(len(p) for p in prompts) + params.max_new_tokens
         cache, logits = self._prefill(prompts, params.n, share_prefix, capacity)
-        packed = self.model.pack(len(rows))
         device = logits.device
         in_cache = list(range(len(rows)))  # rows[in_cache[i]] is cache row i; finished ones stay until compaction
         for step in range(params.max_new_tokens):

@@ -221,11 +221,13 @@ def evaluate_with(
 
 
 def run(cfg: EvalConfig, progress: Callable[[str, str, int], None] | None = None) -> list[dict[str, Any]]:
+    from aha.devices import keep_freed_memory
     from aha.models import load
     from aha.rollout.engine import Engine
 
+    keep_freed_memory()  # every micro-batch allocates a fresh key/value cache of the same size
     path = resolve_model(cfg.model)
     loaded = load(path, device=cfg.device, dtype=cfg.dtype)
     template = get_template(cfg.template, system=cfg.system, think=cfg.think)
-    engine = Engine(loaded.model, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.max_rows)
+    engine = Engine(loaded.model, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.max_rows, frozen_weights=True)
     return evaluate_with(cfg, engine, template, loaded.tokenizer, progress, model_path=path)

@@ -12,6 +12,7 @@ from typing import Any, TextIO
 from aha.data.jsonl import field as record_field
 from aha.data.jsonl import read_jsonl, write_record
 from aha.data.templates import get_template
+from aha.devices import keep_freed_memory
 from aha.errors import ConfigError
 from aha.models import DEFAULT_MODEL, load
 from aha.rollout.engine import Engine, SamplingParams
@@ -51,10 +52,11 @@ def read_prompts(cfg: GenerateConfig) -> list[tuple[str, dict[str, Any]]]:
 def run(cfg: GenerateConfig, progress: Callable[[int, int], None] | None = None) -> int:
     """Write one JSON line per completion; return the number written."""
     items = read_prompts(cfg)
+    keep_freed_memory()  # every micro-batch allocates a fresh key/value cache of the same size
     loaded = load(cfg.model, device=cfg.device, dtype=cfg.dtype)
     template = get_template(cfg.template, system=cfg.system, think=cfg.think)
     token_ids = [template.encode(prompt, loaded.tokenizer) for prompt, _ in items]
-    engine = Engine(loaded.model, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.max_rows)
+    engine = Engine(loaded.model, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.max_rows, frozen_weights=True)
     out: TextIO = sys.stdout if cfg.out is None else open(Path(cfg.out), "w", encoding="utf-8")  # noqa: SIM115
     written = 0
     try:

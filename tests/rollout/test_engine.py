@@ -172,3 +172,55 @@ def test_empty_prompt_and_bad_params_are_rejected(engine):
         engine.generate([[]], SamplingParams())
     with pytest.raises(ValueError, match="top_p"):
         SamplingParams(top_p=0)
+
+
+class _CountingPacks(_RecordingModel):
+    """The real model, counting the weight packs made for decoding."""
+
+    packs = 0
+
+    def pack(self, rows=32):
+        self.packs += 1
+        return self.model.pack(rows)
+
+
+def _samples(groups):
+    return [(c.token_ids, c.logprobs) for g in groups for c in g]
+
+
+def test_one_weight_pack_per_call_for_every_micro_batch(smollm, chat_prompts):
+    counting = _CountingPacks(smollm.model)
+    engine = Engine(counting, smollm.tokenizer, smollm.eos_token_ids, max_rows=4)  # 2 prompts x 2 per micro-batch
+    params = SamplingParams(n=2, temperature=1.0, max_new_tokens=6, seed=4)
+    engine.generate(chat_prompts[:3], params)
+    engine.generate(chat_prompts[:3], params)
+    assert counting.packs == 2  # weights may change between calls: one pack per call, none per micro-batch
+
+
+def test_frozen_weights_keep_the_pack_and_notice_updates():
+    model = load("smollm2-135m")  # a private copy: this test changes its weights
+    counting = _CountingPacks(model.model)
+    prompts = [model.tokenizer("The sea is")["input_ids"], model.tokenizer("Two plus two is")["input_ids"]]
+    params = SamplingParams(n=3, temperature=1.0, max_new_tokens=8, seed=2)
+    frozen = Engine(counting, model.tokenizer, model.eos_token_ids, frozen_weights=True)
+    first = _samples(frozen.generate(prompts, params))
+    assert _samples(frozen.generate(prompts, params)) == first and counting.packs == 1
+
+    def fresh():
+        return _samples(Engine(model.model, model.tokenizer, model.eos_token_ids).generate(prompts, params))
+
+    with torch.no_grad():  # an in-place update moves the version counter: noticed without being told
+        model.model.embed.weight.mul_(1.5)
+    changed = _samples(frozen.generate(prompts, params))
+    assert counting.packs == 2 and changed == fresh() and changed != first
+
+    # A fused AdamW step updates the weights without moving version counters: weights_changed() says so.
+    optimizer = torch.optim.AdamW(model.model.parameters(), lr=1e-2, fused=True)
+    for p in model.model.parameters():
+        p.grad = torch.ones_like(p)
+    versions = [p._version for p in model.model.parameters()]
+    optimizer.step()
+    assert [p._version for p in model.model.parameters()] == versions  # why the promise is needed
+    frozen.weights_changed()
+    stepped = _samples(frozen.generate(prompts, params))
+    assert counting.packs == 3 and stepped == fresh() and stepped != changed
