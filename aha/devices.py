@@ -76,4 +76,4 @@ def keep_freed_memory() -> bool:
     m_trim_threshold, m_mmap_max, m_arena_max = -1, -4, -8
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     settings = ((m_mmap_max, 0), (m_trim_threshold, 2**31 - 1), (m_arena_max, 1))
-    return all([bool(mallopt(option, value)) for option, value in settings])
+    return all([bool(mallopt(option, value)) for option, value in settings])  # a list: every one is applied

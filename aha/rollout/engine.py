@@ -171,12 +171,11 @@ class Engine:
             if len(prompt) == 0:
                 raise ValueError(f"prompt {index} is empty: it needs at least one token")
         per_chunk = max(1, self.max_rows // params.n)
-        packed = None  # made once for every micro-batch of this call (the weights do not change during it)
+        # One pack for every micro-batch of this call: the weights do not change during it.
+        packed = self._pack(min(len(prompts), per_chunk) * params.n) if prompts else None
         for start in range(0, len(prompts), per_chunk):
             chunk = range(start, min(start + per_chunk, len(prompts)))
             rows = [_Row(p, g, row_seed(params.seed, keys[p], g)) for p in chunk for g in range(params.n)]
-            if packed is None:
-                packed = self._pack(min(len(prompts), per_chunk) * params.n)
             self._run_chunk([list(prompts[p]) for p in chunk], rows, params, share_prefix, progress, packed)
             for offset in range(len(chunk)):
                 group = rows[offset * params.n : (offset + 1) * params.n]
