@@ -222,12 +222,20 @@ class Attention(nn.Module):
         return self.o(out.reshape(1, length, -1))
 
     def forward_cached(
-        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache, layer: int, linear: Linear
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        cache: KVCache,
+        layer: int,
+        linear: Linear,
+        bias: torch.Tensor,
     ) -> torch.Tensor:
-        """One new token per row against the cache. x [B,1,hidden], cos and sin [B,D]; the cache holds S slots.
+        """One new token per row against the cache. x [B,1,hidden], cos and sin [B,D]; the cache holds S slots;
+        bias [B*K,1,S+1] is `cache.key_bias(K)`, made once per step.
 
-        Decoding is bound by weight traffic and by the number of small operations per token, so q and k
-        are rotated together and attention is one fused call.
+        Decoding is bound by weight and cache traffic and by the number of small operations per token, so
+        q and k are rotated together, and attention is two batched products over the transposed keys.
         """
         batch = x.shape[0]
         heads, kv_heads, dim = self.num_heads, self.num_kv_heads, self.head_dim
@@ -236,12 +244,18 @@ class Attention(nn.Module):
         half = dim // 2
         rotated = torch.cat([-qk[..., half:], qk[..., :half]], dim=-1)
         qk = qk * cos[:, None] + rotated * sin[:, None]
-        keys, values = cache.append(layer, qk[:, heads:, None], v[:, :, None])  # [B,K,S+1,D] each
+        keys, values = cache.append(layer, qk[:, heads:], v)  # [B,K,D,S+1], [B,K,S+1,D]
+        slots = keys.shape[-1]
         # Grouped-query attention without repeating k/v: the H/K query heads of a group share one key head
-        # and stand in the query-length dimension.
-        q = qk[:, :heads].reshape(batch, kv_heads, heads // kv_heads, dim)  # [B,K,H/K,D]
-        out = F.scaled_dot_product_attention(q, keys, values, attn_mask=cache.key_mask()[:, None, None, :])
-        return linear(self.o, out.reshape(batch, 1, -1))
+        # and stand in the query-length dimension of one small product per (row, key head).
+        q = qk[:, :heads].reshape(batch * kv_heads, heads // kv_heads, dim)  # [B*K,H/K,D]
+        scores = torch.baddbmm(bias, q, keys.view(batch * kv_heads, dim, slots), alpha=dim**-0.5)
+        if scores.dtype == torch.float32:
+            weights = torch.softmax(scores, dim=-1)  # [B*K,H/K,S+1]
+        else:  # the softmax in fp32, as the fused attention kernels compute it
+            weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(scores.dtype)
+        out = torch.bmm(weights, values.view(batch * kv_heads, slots, dim))  # [B*K,H/K,D]
+        return linear(self.o, out.view(batch, 1, -1))
 
 
 class MLP(nn.Module):
@@ -456,9 +470,10 @@ class NativeDecoder(nn.Module):
         """
         linear: Linear = packed if packed else plain_linear
         cos, sin = self._rope(cache.next_positions())  # [B,D] each
+        bias = cache.key_bias(self.spec.num_kv_heads)  # [B*K,1,S+1]
         x = self.embed(tokens[:, None])  # [B,1,hidden]
         for index, block in enumerate(self.layers):
-            x = x + block.attn.forward_cached(block.attn_norm.fused(x), cos, sin, cache, index, linear)
+            x = x + block.attn.forward_cached(block.attn_norm.fused(x), cos, sin, cache, index, linear, bias)
             x = x + block.mlp(block.mlp_norm.fused(x), linear)
         cache.advance()
         return self._logits(x[:, 0], packed if packed else None).float()
