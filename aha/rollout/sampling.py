@@ -48,20 +48,63 @@ def truncate(
     *,
     lse: torch.Tensor | None = None,
     probes: tuple[int, ...] = (256, 4096),
+    block: int = 32,
+    blocks: int = 64,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Sorted kept probabilities [B,V'] (descending) and their token ids [B,V'] after top-k then top-p.
 
     logits [B,V] are log-probabilities up to a constant per row; lse [B,1] is their logsumexp (computed
     when not given). top-p keeps the smallest prefix whose mass reaches top_p (the token crossing it
-    included), as in Holtzman et al. 2020; top_k <= 0 and top_p >= 1 disable each cut. Sorting the whole
-    vocabulary is the slow part, so the top `probes[0]` tokens are taken first, then more, and the full
-    sort runs only when they hold less than top_p of the mass; the kept set is the same either way. Only
-    the probed tokens are exponentiated.
+    included), as in Holtzman et al. 2020; top_k <= 0 and top_p >= 1 disable each cut. Rows padded to a
+    common width carry probability 0. Sorting the whole vocabulary is the slow part, so the top
+    `probes[0]` tokens are taken first, then more, and the full sort runs only when they hold less than
+    top_p of the mass; the kept set is the same either way. Only the probed tokens are exponentiated.
+
+    The first probe looks only at the `blocks` blocks of `block` consecutive tokens with the highest
+    maxima (a top-k over [B, blocks * block] instead of [B,V]). A row takes that answer only where it
+    is provably the exact one: its nucleus closes inside the probe and its last kept logit is above the
+    largest logit of every block left out. The other rows go the probe/sort path.
     """
     if lse is None:
         lse = torch.logsumexp(logits, dim=-1, keepdim=True)
     vocab = logits.shape[-1]
     width = vocab if top_k <= 0 else min(top_k, vocab)
+    probe = probes[0] if probes else vocab
+    if top_p < 1.0 and probe < width and vocab % block == 0 and probe < blocks * block < vocab:
+        head, head_ids, exact = _block_probe(logits, lse, top_p, probe, block, blocks)
+        if bool(exact.all()):
+            return head, head_ids
+        if bool(exact.any()):
+            done, rest = exact.nonzero().squeeze(-1), (~exact).nonzero().squeeze(-1)
+            rest_kept, rest_ids = _probe_or_sort(logits[rest], lse[rest], width, top_p, probes)
+            return _merge_rows(head[done], head_ids[done], done, rest_kept, rest_ids, rest)
+    return _probe_or_sort(logits, lse, width, top_p, probes)
+
+
+def _block_probe(
+    logits: torch.Tensor, lse: torch.Tensor, top_p: float, probe: int, block: int, blocks: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Nucleus [B,probe] and ids among the top `blocks` blocks, and which rows [B] it is exact for."""
+    rows, vocab = logits.shape
+    tiled = logits.reshape(rows, vocab // block, block)  # [B,NB,block]
+    block_max, block_ids = torch.topk(tiled.amax(-1), blocks + 1, dim=-1)  # [B,blocks+1], descending
+    chosen = block_ids[:, :blocks]
+    candidates = tiled.gather(1, chosen[:, :, None].expand(rows, blocks, block)).view(rows, -1)
+    head, at = torch.topk(candidates, probe, dim=-1, sorted=True)  # [B,probe]
+    head_ids = chosen.gather(1, at // block) * block + at % block
+    probs = (head - lse).exp_()
+    kept = _nucleus(probs, top_p)
+    count = (kept > 0).sum(-1, keepdim=True)  # [B,1] >= 1: the first token is always kept
+    last_kept = head.gather(1, count - 1).squeeze(-1)
+    closed = probs.sum(-1) >= top_p
+    exact = closed & (last_kept > block_max[:, blocks])
+    return kept, head_ids, exact
+
+
+def _probe_or_sort(
+    logits: torch.Tensor, lse: torch.Tensor, width: int, top_p: float, probes: tuple[int, ...]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """truncate() over the whole vocabulary: growing top-k probes, then the sort of `width` tokens."""
     for probe in probes if top_p < 1.0 else ():
         if probe >= width:
             break
@@ -72,6 +115,24 @@ def truncate(
     top, ids = torch.topk(logits, width, dim=-1, sorted=True)  # [B,V']
     probs_sorted = (top - lse).exp_()
     return (_nucleus(probs_sorted, top_p) if top_p < 1.0 else probs_sorted), ids
+
+
+def _merge_rows(
+    kept_a: torch.Tensor,
+    ids_a: torch.Tensor,
+    rows_a: torch.Tensor,
+    kept_b: torch.Tensor,
+    ids_b: torch.Tensor,
+    rows_b: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two row subsets' (kept, ids) put back in row order, the narrower padded with probability 0."""
+    width = max(kept_a.shape[1], kept_b.shape[1])
+    kept = kept_a.new_zeros(len(rows_a) + len(rows_b), width)
+    ids = ids_a.new_zeros(kept.shape)
+    for k, i, r in ((kept_a, ids_a, rows_a), (kept_b, ids_b, rows_b)):
+        kept[r, : k.shape[1]] = k
+        ids[r, : i.shape[1]] = i
+    return kept, ids
 
 
 def _nucleus(sorted_probs: torch.Tensor, top_p: float) -> torch.Tensor:

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from aha.rollout.sampling import log_probs, row_seed, sample, truncate, uniform
+from aha.rollout.sampling import _block_probe, _inverse_cdf, log_probs, row_seed, sample, truncate, uniform
 
 
 def test_temperature_zero_is_argmax_with_untempered_logprob():
@@ -60,6 +60,40 @@ def test_top_p_probe_shortcut_equals_full_sort(top_p):
     kept_fast = {(r, int(i)) for r in range(4) for p, i in zip(fast[0][r], fast[1][r], strict=True) if p > 0}
     kept_slow = {(r, int(i)) for r in range(4) for p, i in zip(slow[0][r], slow[1][r], strict=True) if p > 0}
     assert kept_fast == kept_slow
+
+
+def _kept_sets(kept, ids):
+    return [{int(i) for p, i in zip(kept[r], ids[r], strict=True) if p > 0} for r in range(len(kept))]
+
+
+def test_block_probe_equals_full_sort_row_by_row():
+    # Peaked rows close their nucleus inside the top blocks; flat rows do not and must take the sort path.
+    torch.manual_seed(1)
+    scales = torch.tensor([8.0, 6.0, 0.3, 4.0, 0.1, 5.0, 2.0, 7.0])[:, None]
+    logp = torch.log_softmax(torch.randn(8, 128 * 64) * scales, -1)
+    _, _, exact = _block_probe(logp, torch.logsumexp(logp, -1, keepdim=True), 0.9, 64, 128, 4)
+    assert exact.any() and not exact.all()  # both paths are exercised
+    fast = truncate(logp, 0, 0.9, probes=(64, 512), block=128, blocks=4)
+    slow = truncate(logp, 0, 0.9, probes=())
+    assert _kept_sets(*fast) == _kept_sets(*slow)
+    u = torch.rand(8)
+    pick = lambda kept, ids: ids.gather(-1, _inverse_cdf(kept, u)[:, None]).squeeze(-1)  # noqa: E731
+    assert torch.equal(pick(*fast), pick(*slow))
+
+
+def test_block_probe_never_trusts_a_probe_that_skipped_a_stronger_block():
+    # Block 0 holds eight strong tokens, blocks 1-3 one each; block 4's maximum ranks fifth, so the four
+    # chosen blocks leave it out although it is stronger than block 0's weaker tokens. The probe's
+    # nucleus closes (its mass reaches top_p) but would miss block 4: the row must take the full sort.
+    logits = torch.full((1, 128 * 16), -20.0)
+    logits[0, :8] = -0.05 * torch.arange(8.0)
+    logits[0, [128, 256, 384, 512]] = torch.tensor([-0.21, -0.22, -0.23, -0.24])
+    lse = torch.logsumexp(logits, -1, keepdim=True)
+    _, _, exact = _block_probe(logits, lse, 0.8, 16, 128, 4)
+    assert not exact.any()
+    fast = truncate(logits, 0, 0.8, probes=(16, 64), block=128, blocks=4)
+    assert 512 in _kept_sets(*fast)[0]
+    assert _kept_sets(*fast) == _kept_sets(*truncate(logits, 0, 0.8, probes=()))
 
 
 def test_empirical_frequencies_match_probabilities():
