@@ -250,10 +250,8 @@ class Attention(nn.Module):
         # and stand in the query-length dimension of one small product per (row, key head).
         q = qk[:, :heads].reshape(batch * kv_heads, heads // kv_heads, dim)  # [B*K,H/K,D]
         scores = torch.baddbmm(bias, q, keys.view(batch * kv_heads, dim, slots), alpha=dim**-0.5)
-        if scores.dtype == torch.float32:
-            weights = torch.softmax(scores, dim=-1)  # [B*K,H/K,S+1]
-        else:  # the softmax in fp32, as the fused attention kernels compute it
-            weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(scores.dtype)
+        # the softmax in fp32 whatever the cache's dtype, as the fused attention kernels compute it
+        weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(scores.dtype)  # [B*K,H/K,S+1]
         out = torch.bmm(weights, values.view(batch * kv_heads, slots, dim))  # [B*K,H/K,D]
         return linear(self.o, out.view(batch, 1, -1))
 
