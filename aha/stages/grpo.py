@@ -7,6 +7,8 @@ checkpoint repeats exactly the steps an uninterrupted run would have taken.
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import math
 import random
@@ -196,8 +198,12 @@ class Trainer:
         asked = (("sampler_dtype", cfg.sampler_dtype), ("update.autocast", cfg.update.autocast))
         bf16 = [name for name, value in asked if value and resolve_dtype(value, device) == torch.bfloat16]
         if bf16 and not native_bf16(device):
+            # Emulated bf16 is slower than fp32, and oneDNN cannot prepack bf16 weights for decoding at all
+            # without AVX-512 or AVX-NE-CONVERT (it raises), so the run falls back to fp32 throughout.
             names = " and ".join(bf16)
-            log.warning("%s ask for bf16, which this CPU only emulates (slower than fp32): set them to null", names)
+            log.warning("%s ask for bf16, which this CPU only emulates: running in fp32 instead", names)
+            update = dataclasses.replace(cfg.update, autocast=None)
+            cfg = self.cfg = dataclasses.replace(cfg, sampler_dtype=None, update=update)
         self.sampler = sampler_copy(loaded.model, cfg.sampler_dtype)
         self.engine = Engine(
             self.sampler or loaded.model, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.max_rows

@@ -224,12 +224,29 @@ def test_stop_on_collapse_stops_with_a_checkpoint(tiny_llama_dir, tmp_path):
     assert RunDir(tmp_path / "run").latest_checkpoint().name == "step-000002"
 
 
+def test_emulated_bf16_falls_back_to_fp32(tiny_llama_dir, tmp_path, monkeypatch):
+    from aha.models import load
+    from aha.stages import grpo
+
+    monkeypatch.setattr(grpo, "native_bf16", lambda device: False)
+    overrides = [*_overrides(tiny_llama_dir, 2), "sampler_dtype=bfloat16", "update.autocast=bfloat16"]
+    cfg = load_config(GRPOConfig, None, overrides)
+    directory = RunDir(tmp_path / "run")
+    directory.create({})
+    trainer = grpo.Trainer(cfg, directory, load(tiny_llama_dir), None)
+    assert trainer.sampler is None and trainer.engine.model is trainer.loaded.model
+    assert trainer.cfg.sampler_dtype is None and trainer.cfg.update.autocast is None
+
+
 def test_a_bf16_sampler_follows_the_policy_after_every_update(tiny_llama_dir, tmp_path):
     import torch
 
+    from aha.devices import native_bf16
     from aha.models import load
     from aha.stages.grpo import Trainer
 
+    if not native_bf16(torch.device("cpu")):
+        pytest.skip("this CPU only emulates bf16, and the trainer then samples in fp32")
     cfg = load_config(GRPOConfig, None, [*_overrides(tiny_llama_dir, 2), "sampler_dtype=bfloat16"])
     directory = RunDir(tmp_path / "run")
     directory.create({})
