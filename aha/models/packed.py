@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from aha.devices import native_bf16
+
 log = logging.getLogger(__name__)
 
 Kernel = Literal["onednn", "mkl", "mm"]
@@ -50,7 +52,10 @@ def _has_mkl_packing(weight: torch.Tensor) -> bool:
 
 
 def _candidates(weight: torch.Tensor) -> tuple[Kernel, ...]:
-    return KERNELS if _has_mkl_packing(weight) else ("onednn", "mm")
+    if _has_mkl_packing(weight):
+        return KERNELS
+    # oneDNN reorders bf16 weights only where the CPU does bf16 (AVX-512 or AVX-NE-CONVERT); else it raises
+    return ("onednn", "mm") if weight.dtype != torch.bfloat16 or native_bf16(weight.device) else ("mm",)
 
 
 def _prepare(kernel: Kernel, weight: torch.Tensor, rows: int) -> torch.Tensor:
