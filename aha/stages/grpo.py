@@ -8,7 +8,6 @@ checkpoint repeats exactly the steps an uninterrupted run would have taken.
 from __future__ import annotations
 
 import dataclasses
-
 import logging
 import math
 import random
