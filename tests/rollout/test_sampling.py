@@ -121,3 +121,12 @@ def test_seeds_are_deterministic_and_distinct():
     assert len(seeds) == 800
     values = [uniform(row_seed(0, 0, 0), t) for t in range(1000)]
     assert all(0 <= v < 1 for v in values) and abs(sum(values) / 1000 - 0.5) < 0.05
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+@pytest.mark.parametrize("temperature,top_p", [(0.0, 1.0), (1.0, 1.0), (0.7, 0.95)])
+def test_a_row_that_is_no_distribution_is_named_in_a_clear_error(bad, temperature, top_p):
+    logits = torch.randn(4, 8192)
+    logits[2, 17] = bad
+    with pytest.raises(ValueError, match=r"row\(s\) \[2\] are not a distribution"):
+        sample(logits, torch.rand(4, dtype=torch.float64), temperature=temperature, top_p=top_p)
