@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(bench_generate)
     bench_generate.add_argument("--prompts", type=int, default=4, help="number of prompts")
     bench_generate.add_argument("--ignore-eos", action="store_true", help="always generate --max-new-tokens")
+    bench_generate.add_argument(
+        "--repeat", type=int, default=1, help="timed rounds, both sides each; prints the median round (default 1)"
+    )
     bench_generate.add_argument("--json", action="store_true", help="print the figures as one JSON line")
     _add_sampling_options(bench_generate, n=8, temperature=0.7, top_p=0.95, max_new_tokens=256)
     bench_generate.set_defaults(func=_bench_generate)
@@ -463,6 +466,7 @@ def _bench_generate(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         dtype=args.dtype,
+        repeat=args.repeat,
     )
     result = run(cfg)
     if args.json:
@@ -479,6 +483,9 @@ def _bench_generate(args: argparse.Namespace) -> int:
             f"{result[name + '_tokens_per_s']:>7.1f} tokens/s"
         )
     print(f"  ratio aha / transformers: {result['ratio']:.2f}x")
+    if len(result["round_ratios"]) > 1:
+        rounds = ", ".join(f"{r:.2f}x" for r in result["round_ratios"])
+        print(f"  (the median of {len(result['round_ratios'])} rounds, each both sides back to back: {rounds})")
     return 0
 
 
