@@ -41,7 +41,7 @@ class GenerateBenchConfig:
     seed: int = 0
     device: str = "cpu"
     dtype: str | None = None
-    repeat: int = 1  # timed rounds, each transformers then aha back to back; the medians are reported
+    repeat: int = 1  # timed rounds, each transformers then aha back to back; the median round is reported
 
     def __post_init__(self) -> None:
         if self.repeat < 1:
