@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aha.rewards import grader
-from aha.rewards.grader import GraderPool, extract_answer, grade, normalize, to_number
+from aha.rewards.equivalence import Normalized, normalize, to_number
+from aha.rewards.grader import GraderPool, extract_answer, grade
 
 
 @pytest.mark.parametrize(
@@ -57,8 +58,8 @@ def test_normalize(answer, text):
 
 
 def test_percent_is_remembered():
-    assert normalize("50\\%") == grader.Normalized("50", percent=True)
-    assert normalize("12.5 percent") == grader.Normalized("12.5", percent=True)
+    assert normalize("50\\%") == Normalized("50", percent=True)
+    assert normalize("12.5 percent") == Normalized("12.5", percent=True)
     assert to_number("(2+\\frac{1}{2})") == to_number("5/2") == to_number("2.5")
 
 

@@ -1,0 +1,319 @@
+"""Math answers compared: normalise an answer's text, then decide whether two answers are equivalent.
+
+`normalize` undoes notation that does not change the value (full-width characters, `\\dfrac`,
+`\\left`/`\\right`, `\\text{}`, units, degrees, thousands separators, trailing punctuation, `x = 3`, mixed
+numbers, `a \\times 10^{b}`, times of day); `quick_equivalent` decides equal strings and equal numbers
+(exact rationals) in microseconds, or returns None; `symbolic_equivalent` asks math-verify (sympy), which
+can be slow without bound, so `aha.rewards.grader` runs it in worker processes with a time limit.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+
+from aha.rewards.answers import last_boxed
+
+_BARE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
+_MATH_WORDS = frozenset(
+    {
+        "sqrt",
+        "pi",
+        "exp",
+        "log",
+        "ln",
+        "sin",
+        "cos",
+        "tan",
+        "cot",
+        "sec",
+        "csc",
+        "arcsin",
+        "arccos",
+        "arctan",
+        "sinh",
+        "cosh",
+        "tanh",
+        "infty",
+        "inf",
+        "frac",
+        "cdot",
+        "times",
+        "pmatrix",
+        "bmatrix",
+        "matrix",
+        "array",
+        "cases",
+        "ldots",
+        "cdots",
+        "dots",
+    }
+)
+
+_REPLACE = {
+    "。": ".",
+    "、": ",",
+    "−": "-",
+    "–": "-",
+    "×": "\\times ",
+    "÷": "\\div ",
+    "·": "\\cdot ",
+    "°": "^\\circ",
+    "π": "\\pi ",
+    "√": "\\sqrt",
+    "∞": "\\infty ",
+    "≤": "\\le ",
+    "≥": "\\ge ",
+}
+_DROP = re.compile(r"\\left|\\right|\\displaystyle|\\!|\\,|\\;|\\:|\\quad|\\qquad")
+_TEXT = re.compile(r"\\(?:text|textbf|textrm|textnormal|textit|mbox|mathrm|mathbf|operatorname)\s*\{([^{}]*)\}")
+_DEGREES = re.compile(r"\^\s*\{?\\circ\}?|\\circ|\\degree|\s*degrees?\b")
+_UNITS = (
+    "cm|m|km|mm|kg|g|mg|lb|lbs|pounds?|ounces?|oz|s|sec|seconds?|minutes?|mins?|hours?|hrs?|days?|weeks?|"
+    "months?|years?|dollars?|cents?|euros?|yuan|units?|inches|inch|in|feet|foot|ft|yards?|yd|meters?|metres?|"
+    "miles?|mph|km/h|liters?|litres?|l|ml|gallons?|square units|sq units|cubic units|people|students?|apples?|"
+    "books?|pages?|points?|元|个|米|厘米|千米|公里|克|千克|秒|分钟|小时|天|人|岁"
+)
+_TRAILING_UNIT = re.compile(rf"^(.*?[\d}}])\s*(?:\\?\s*(?:{_UNITS}))(?:\s*\^\s*\{{?[23]\}}?|²|³)?$", re.IGNORECASE)
+_ASSIGNMENT = re.compile(r"^[a-zA-Z](?:_\{?\w+\}?)?\s*=\s*(?!.*=)")
+_THOUSANDS = re.compile(r"^-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
+_SPACED_THOUSANDS = re.compile(r"^-?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
+_MIXED_LATEX = re.compile(r"^(-?)(\d+)\s*\\frac\s*\{(\d+)\}\s*\{(\d+)\}$")
+_MIXED_PLAIN = re.compile(r"^(-?)(\d+)\s+(\d+)\s*/\s*(\d+)$")
+_SCIENTIFIC = re.compile(r"^(-?\d+(?:\.\d+)?)\s*(?:\\times|\\cdot|\*|x)\s*10\s*\^\s*\{?\s*(-?\d+)\s*\}?$")
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})\s*(?:\\?\s*(a\.?\s*m\.?|p\.?\s*m\.?))?$", re.IGNORECASE)
+_CHOICE = re.compile(r"^\(?([A-Ea-e])\)?$")
+_RELATIONS = (
+    (re.compile(r"\\lt\b"), "<"),
+    (re.compile(r"\\gt\b"), ">"),
+    (re.compile(r">="), "\\geq "),
+    (re.compile(r"<="), "\\leq "),
+    (re.compile(r"!="), "\\neq "),
+    (re.compile(r"\\ge\b(?!q)"), "\\geq"),
+    (re.compile(r"\\le\b(?!q)"), "\\leq"),
+)
+_MATRIX = re.compile(
+    r"\[?\s*\\begin\{array\}\{[^{}]*\}(.*?)\\end\{array\}\s*\]?|\\begin\{bmatrix\}(.*?)\\end\{bmatrix\}", re.DOTALL
+)
+_MARKDOWN_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_PERCENT_WORDS = re.compile(r"\s*\b(?:percent|percentage|pct)\b\.?$", re.IGNORECASE)
+_SQRT_PAREN = re.compile(r"\\sqrt\s*\(([^()]*)\)")
+_EXP_CALL = re.compile(r"(?<![\\A-Za-z])exp\s*\(([^()]*)\)")
+_BARE_PI = re.compile(r"(?<![\\A-Za-z])pi(?![A-Za-z])")
+_BETWEEN = re.compile(r"(-?[\w.\\{}]+)\s*(\\leq|<)\s*([a-zA-Z])\s*(\\leq|<)\s*(-?[\w.\\{}]+)")
+_SCALE = re.compile(r"^(-?\d[\d,]*(?:\.\d+)?)\s*(thousand|million|billion|trillion)$", re.IGNORECASE)
+_SCALES = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
+_DECIMAL_COMMA = re.compile(r"^-?\d+,\d{1,2}$|^-?\d+,\d{4,}$")
+
+
+@dataclass(frozen=True)
+class Normalized:
+    text: str  # canonical string form
+    percent: bool = False  # the answer was written as a percentage
+
+
+def _unwrap(text: str) -> str:
+    text = text.strip()
+    for left, right in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
+        if text.startswith(left) and text.endswith(right) and len(text) >= len(left) + len(right):
+            text = text[len(left) : len(text) - len(right)].strip()
+    boxed = last_boxed(text) if text.startswith(("\\boxed", "\\fbox")) else None
+    return boxed if boxed is not None else text
+
+
+@functools.lru_cache(maxsize=65536)
+def normalize(answer: str, decimal_comma: bool = False) -> Normalized:
+    """A canonical form of an answer string (see the module docstring for what is undone).
+
+    >>> normalize("\\\\$1,234.50.")
+    Normalized(text='1234.50', percent=False)
+    >>> normalize("２\\\\dfrac{1}{2} cm")
+    Normalized(text='(2+\\\\frac{1}{2})', percent=False)
+    """
+    text = unicodedata.normalize("NFKC", answer)
+    for old, new in _REPLACE.items():
+        text = text.replace(old, new)
+    text = _unwrap(text)
+    text = re.sub(r",\\!\s*", ",", text).replace("{,}", ",")  # 10,\!000 and 10{,}000: thousands
+    text = _DROP.sub("", text).replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    text = re.sub(r"(?<!\\)\\ ", " ", text).replace("~", " ")
+    for _ in range(3):
+        text = _TEXT.sub(r"\1", text)
+    text = text.replace("\\$", "").replace("$", "").strip()
+    text = _MARKDOWN_BOLD.sub(r"\1", text)
+    text = text.rstrip(" .,;!:").lstrip(":").strip()
+    text = _DEGREES.sub("", text).strip()
+    percent = False
+    text = _PERCENT_WORDS.sub("%", text)
+    if text.endswith(("\\%", "%")):
+        percent, text = True, text.removesuffix("%").removesuffix("\\").strip()
+    unit = _TRAILING_UNIT.match(text)
+    if unit:
+        text = unit.group(1).strip()
+    if text.endswith(("\\%", "%")):
+        percent, text = True, text.removesuffix("%").removesuffix("\\").strip()
+    text = _ASSIGNMENT.sub("", text).strip()
+    for relation, symbol in _RELATIONS:
+        text = relation.sub(lambda _, symbol=symbol: symbol, text)
+    text = _MATRIX.sub(lambda m: "\\begin{pmatrix}" + (m.group(1) or m.group(2)) + "\\end{pmatrix}", text)
+    text = re.sub(r"(?<=\d),?\s+and\s+(?=-?\d)", ", ", text)
+    text = _SQRT_PAREN.sub(r"\\sqrt{\1}", text)
+    text = _EXP_CALL.sub(r"e^{\1}", text)
+    text = _BARE_PI.sub(r"\\pi", text)
+    text = re.sub(r"\+\s*-", "-", text)
+    text = re.sub(r"(?<![\d.])(\d+)\.0+(?![\d.])", r"\1", text)  # 14.0 -> 14
+    text = re.sub(r"(?<![\w.])1(?=[a-z]\b)", "", text)  # 14 - 1i -> 14 - i
+    between = _BETWEEN.fullmatch(text)
+    if between:
+        low, left, right, high = between.group(1, 2, 4, 5)
+        text = f"{'(' if left == '<' else '['}{low},{high}{')' if right == '<' else ']'}"
+    member = re.fullmatch(r"[a-zA-Z]\s*\\in\s*(.+)", text)
+    if member:
+        text = member.group(1).strip()
+    scale = _SCALE.match(text)
+    if scale:
+        text = str(Decimal(scale.group(1).replace(",", "")) * _SCALES[scale.group(2).lower()])
+    complex_j = re.fullmatch(r"([-+]?[\d.]+\s*[-+]\s*[\d.]*)j", text)
+    if complex_j:
+        text = complex_j.group(1) + "i"
+    if _THOUSANDS.match(text):
+        text = text.replace(",", "")
+    elif decimal_comma and _DECIMAL_COMMA.match(text):
+        text = text.replace(",", ".")
+    elif _SPACED_THOUSANDS.match(text):
+        text = text.replace(" ", "")
+    mixed = _MIXED_LATEX.match(text) or _MIXED_PLAIN.match(text)
+    if mixed:
+        sign, whole, num, den = mixed.groups()
+        text = f"{sign}({whole}+\\frac{{{num}}}{{{den}}})"
+    scientific = _SCIENTIFIC.match(text)
+    if scientific:
+        text = f"{scientific.group(1)}e{scientific.group(2)}"
+    clock = _TIME.match(text)
+    if clock:
+        hours, minutes, half = clock.groups()
+        half = "" if half is None else " " + half.replace(".", "").replace(" ", "").lower()
+        text = f"{int(hours)}:{minutes}{half}"
+    choice = _CHOICE.match(text)
+    if choice:
+        text = choice.group(1).upper()
+    return Normalized(text, percent)
+
+
+_NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?", re.IGNORECASE)
+_FRACTION = re.compile(r"([-+]?)\\frac\s*\{\s*([-+]?\d+)\s*\}\s*\{\s*([-+]?\d+)\s*\}|([-+]?\d+)\s*/\s*([-+]?\d+)")
+_MIXED_CANON = re.compile(r"(-?)\((\d+)\+\\frac\{(\d+)\}\{(\d+)\}\)")
+
+
+def to_number(text: str) -> Fraction | None:
+    """The exact value of a plain number ("-3.5", "1.2e-3", "7/2", "\\frac{7}{2}", "(2+\\frac{1}{2})")."""
+    if len(text) > 64:
+        return None
+    try:
+        if _NUMBER.fullmatch(text):
+            return Fraction(Decimal(text))
+        fraction = _FRACTION.fullmatch(text)
+        if fraction:
+            sign, num, den, plain_num, plain_den = fraction.groups()
+            value = Fraction(int(num), int(den)) if num is not None else Fraction(int(plain_num), int(plain_den))
+            return -value if sign == "-" else value
+        mixed = _MIXED_CANON.fullmatch(text)
+        if mixed:
+            sign, whole, num, den = mixed.groups()
+            value = int(whole) + Fraction(int(num), int(den))
+            return -value if sign else value
+    except (ValueError, ZeroDivisionError, InvalidOperation, OverflowError):
+        return None
+    return None
+
+
+def _numbers_equal(pred: Normalized, ref: Normalized) -> bool | None:
+    """True/False when both sides are plain numbers; None when either is not."""
+    p, r = to_number(pred.text), to_number(ref.text)
+    if p is None or r is None:
+        return None
+    candidates = {p}
+    if pred.percent != ref.percent:  # 50% and 0.5 are the same answer; so are 50% and 50
+        candidates |= {p / 100} if pred.percent else {p * 100}
+    return any(c == r or abs(c - r) <= abs(r) * Fraction(1, 10**6) for c in candidates)
+
+
+_WORDS = re.compile(r"^[A-Za-z][A-Za-z ]+$")
+_COMMA_DECIMAL = re.compile(r"^-?0,\d+$|^-?\d+,\d{1,2}$|^-?\d+,\d{4,}$")  # never a thousands separator
+
+
+def _last_side(pred: Normalized, ref: Normalized) -> tuple[Normalized, Normalized]:
+    """ "a = b = 10/9" answers with its last side, unless the reference is an equation too."""
+    if "=" in pred.text and "=" not in ref.text and not re.search(r"[<>!]=|\\[lg]eq|\\neq", pred.text):
+        return Normalized(pred.text.rsplit("=", 1)[1].strip(), pred.percent), ref
+    return pred, ref
+
+
+def _comma_decimal(text: str) -> str:
+    return text.replace(",", ".") if _COMMA_DECIMAL.match(text) else text
+
+
+def quick_equivalent(prediction: str, reference: str, decimal_comma: bool = False) -> bool | None:
+    """Equivalence decided without sympy (strings, numbers, times); None when sympy must decide."""
+    pred, ref = _last_side(normalize(prediction, decimal_comma), normalize(reference))
+    if pred.text == ref.text or pred.text.replace(" ", "") == ref.text.replace(" ", ""):
+        return True
+    if any(dots in text for dots in ("\\ldots", "\\cdots", "\\dots", "...") for text in (pred.text, ref.text)):
+        return False  # sequences "1, 3, 5, \\ldots": only the same terms written the same way
+    if _WORDS.match(pred.text) and _WORDS.match(ref.text) and len(ref.text) > 1:
+        return pred.text.lower().split() == ref.text.lower().split()
+    if to_number(ref.text) is not None and to_number(pred.text) is None:
+        pred = Normalized(_comma_decimal(pred.text), pred.percent)
+    elif to_number(pred.text) is not None and to_number(ref.text) is None:
+        ref = Normalized(_comma_decimal(ref.text), ref.percent)
+    numbers = _numbers_equal(pred, ref)
+    if numbers is not None:
+        return numbers
+    if to_number(ref.text) is not None and any(w.lower() not in _MATH_WORDS for w in _BARE_WORD.findall(pred.text)):
+        return False  # words where a number is due ("__import__('os').system(...) or 5")
+    p_time, r_time = _TIME.match(pred.text), _TIME.match(ref.text)
+    if p_time and r_time:
+        p_half, r_half = p_time.group(3), r_time.group(3)
+        same_clock = p_time.group(1, 2) == r_time.group(1, 2)
+        return same_clock and (p_half is None or r_half is None or p_half.lower() == r_half.lower())
+    return None
+
+
+def symbolic_equivalent(prediction: str, reference: str, decimal_comma: bool = False) -> bool:
+    """math-verify's verdict on the normalised answers (slow: call it through a GraderPool)."""
+    from math_verify import parse, verify
+
+    pred, ref = _last_side(normalize(prediction, decimal_comma), normalize(reference))
+    gold = parse(f"${ref.text}$", parsing_timeout=None) or parse(f"${reference}$", parsing_timeout=None)
+    if not gold:
+        raise ValueError(f"reference {reference!r} does not parse")
+    target = parse(f"${pred.text}$", parsing_timeout=None) or parse(f"${prediction}$", parsing_timeout=None)
+    if not target:
+        return False
+    if verify(gold, target, timeout_seconds=None):
+        return _numerically_consistent(gold[0], target[0])
+    if pred.percent != ref.percent:
+        scaled = f"{pred.text}/100" if pred.percent else f"100*({pred.text})"
+        return bool(verify(gold, parse(f"${scaled}$", parsing_timeout=None), timeout_seconds=None))
+    return False
+
+
+def _numerically_consistent(gold: object, target: object) -> bool:
+    """math-verify compares numbers after rounding to 6 decimals, so 1/2006! "equals" 1/2004!; two constant
+    expressions must also agree to 12 significant digits."""
+    import sympy
+
+    if not (isinstance(gold, sympy.Expr) and isinstance(target, sympy.Expr)):
+        return True
+    if not (gold.is_number and target.is_number):
+        return True
+    a, b = sympy.N(gold, 30), sympy.N(target, 30)
+    try:
+        scale = max(abs(a), abs(b))
+        return bool(abs(a - b) <= scale * sympy.Float("1e-12", 30))
+    except TypeError:  # not comparable (complex with symbols left, nan): keep math-verify's verdict
+        return True
