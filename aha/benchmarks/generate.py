@@ -9,6 +9,7 @@ counted). With ignore_eos every completion runs to max_new_tokens, which measure
 from __future__ import annotations
 
 import dataclasses
+import statistics
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -152,7 +153,7 @@ def run(cfg: GenerateBenchConfig) -> dict[str, Any]:
             timed.append(Timing(name, tokens, time.perf_counter() - start))
         rounds.append((timed[0], timed[1]))
     ratios = [ours.tokens_per_second / base.tokens_per_second for base, ours in rounds]
-    base, ours = rounds[sorted(range(len(rounds)), key=ratios.__getitem__)[(len(rounds) - 1) // 2]]
+    base, ours = rounds[ratios.index(statistics.median_low(ratios))]
     return {
         "model": cfg.model,
         "device": cfg.device,

@@ -156,8 +156,9 @@ def sample(
     lse = torch.logsumexp(scaled, dim=-1, keepdim=True)  # [B,1]
     # A NaN or +inf logit makes the row's logsumexp non-finite (as does a row that is -inf throughout): such a
     # row is no distribution, and drawing from it would fail obscurely or return garbage.
-    if not bool(torch.isfinite(lse).all()):
-        bad = (~torch.isfinite(lse.squeeze(-1))).nonzero().squeeze(-1).tolist()
+    finite = torch.isfinite(lse.squeeze(-1))  # [B]
+    if not bool(finite.all()):
+        bad = (~finite).nonzero().squeeze(-1).tolist()
         raise ValueError(
             f"logits of row(s) {bad[:8]}{' ...' if len(bad) > 8 else ''} are not a distribution (NaN, +inf, or "
             "-inf everywhere): the model's weights or inputs have diverged"
