@@ -455,19 +455,22 @@ def _bench_generate(args: argparse.Namespace) -> int:
     from aha.benchmarks.generate import GenerateBenchConfig, run
 
     _sampling(args)  # validates the sampling options
-    cfg = GenerateBenchConfig(
-        model=args.model,
-        prompts=args.prompts,
-        n=args.n,
-        max_new_tokens=args.max_new_tokens,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        ignore_eos=args.ignore_eos,
-        seed=args.seed,
-        device=args.device,
-        dtype=args.dtype,
-        repeat=args.repeat,
-    )
+    try:
+        cfg = GenerateBenchConfig(
+            model=args.model,
+            prompts=args.prompts,
+            n=args.n,
+            max_new_tokens=args.max_new_tokens,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            ignore_eos=args.ignore_eos,
+            seed=args.seed,
+            device=args.device,
+            dtype=args.dtype,
+            repeat=args.repeat,
+        )
+    except ValueError as error:
+        raise AhaError(f"--{error}") from error  # "--repeat=0 must be >= 1"
     result = run(cfg)
     if args.json:
         print(json.dumps(result))

@@ -103,3 +103,10 @@ def test_bench_generate_reports_the_median_of_its_rounds(tiny_llama_dir):
     assert result["ratio"] == sorted(result["round_ratios"])[1]
     with pytest.raises(ValueError, match="repeat=0"):
         GenerateBenchConfig(repeat=0)
+
+
+def test_bench_generate_with_no_rounds_is_a_one_line_error(capsys):
+    from aha.cli import main
+
+    assert main(["bench", "generate", "--repeat", "0"]) == 2
+    assert "--repeat=0 must be >= 1" in capsys.readouterr().err
