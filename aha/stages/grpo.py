@@ -2,7 +2,8 @@
 
 The loop below composes the pieces; the math lives in `aha.algo`, the sampler in `aha.rollout`, the
 update in `aha.learn.step`. Every random choice derives from (seed, step, ...), so a run resumed from a
-checkpoint repeats exactly the steps an uninterrupted run would have taken.
+checkpoint repeats exactly the steps an uninterrupted run would have taken. The trainer state beside the
+weights (optimizer, scheduler, RNG, cursor) is safetensors and JSON, never a pickle.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from aha.learn.batch import build_batch
 from aha.learn.optim import OptimConfig, make_optimizer
 from aha.learn.step import UpdateConfig, old_logprobs, update
 from aha.models import DEFAULT_MODEL, LoadedModel, load, save_checkpoint
+from aha.models.checkpoint import TrainerState, read_trainer_state, write_trainer_state
 from aha.rewards import combine, get_batch
 from aha.rewards import get as get_reward
 from aha.rollout.engine import Completion, Engine, SamplingParams
@@ -426,27 +428,17 @@ class Trainer:
         return records
 
     def save(self, step: int) -> None:
-        def write_state(directory: Path) -> None:
-            torch.save(
-                {
-                    "step": step,
-                    "cursor": self.cursor,
-                    "optimizer": self.optimizer.state_dict(),
-                    "scheduler": self.scheduler.state_dict(),
-                },
-                directory / "trainer_state.pt",
-            )
-
-        save_checkpoint(self.loaded, self.run_dir.checkpoint_path(step), extra=write_state)
+        state = TrainerState.capture(step, self.cursor, self.optimizer, self.scheduler)
+        path = self.run_dir.checkpoint_path(step)
+        save_checkpoint(self.loaded, path, extra=lambda directory: write_trainer_state(directory, state))
         for old in self.run_dir.complete_checkpoints()[: -self.cfg.keep_checkpoints]:
             shutil.rmtree(old)
 
-    def restore(self, checkpoint: Path) -> int:
-        state = torch.load(checkpoint / "trainer_state.pt", weights_only=False)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.cursor = state["cursor"]
-        return int(state["step"])
+    def restore(self, state: TrainerState) -> int:
+        """Load optimizer, scheduler, RNG and cursor (a CheckpointError when they do not fit); the step."""
+        state.apply(self.optimizer, self.scheduler)
+        self.cursor = state.cursor
+        return state.step
 
 
 def _mean(values: list[float]) -> float:
@@ -530,7 +522,7 @@ def run(
     trainer = Trainer(cfg, directory, loaded, ref)
     start = 0
     if checkpoint is not None:
-        start = trainer.restore(checkpoint)
+        start = trainer.restore(read_trainer_state(checkpoint))
         directory.truncate_after(start)
     else:
         trainer.evaluate(0)

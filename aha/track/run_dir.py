@@ -8,7 +8,7 @@ run/
   eval_samples.jsonl every held-out completion of every evaluation (prompt id, answer, completion, correct)
   bench.jsonl        shipped-benchmark evaluations (pass@1, greedy, ...), one record per benchmark and step
   bench/step-000020/ their samples and summaries, as `aha eval` writes them
-  checkpoints/step-000020/   Hugging Face layout + trainer_state.pt, written atomically
+  checkpoints/step-000020/   Hugging Face layout + trainer_state.json/.safetensors, written atomically
   plots/*.png, report.md
 """
 
@@ -80,7 +80,7 @@ class RunDir:
         if not self.checkpoints.is_dir():
             return []
         found = [p for p in self.checkpoints.iterdir() if p.name.startswith("step-") and not is_partial(p)]
-        return sorted(p for p in found if (p / "trainer_state.pt").is_file())
+        return sorted(p for p in found if (p / "trainer_state.json").is_file())
 
     def latest_checkpoint(self) -> Path | None:
         complete = self.complete_checkpoints()

@@ -151,10 +151,10 @@ def test_resume_never_picks_a_partial_checkpoint(tmp_path):
     directory.create({})
     good = directory.checkpoint_path(2)
     good.mkdir()
-    (good / "trainer_state.pt").write_bytes(b"x")
+    (good / "trainer_state.json").write_bytes(b"x")
     partial = directory.checkpoints / ".step-000004.tmp-123"
     partial.mkdir()
-    (partial / "trainer_state.pt").write_bytes(b"x")
+    (partial / "trainer_state.json").write_bytes(b"x")
     no_state = directory.checkpoint_path(6)
     no_state.mkdir()
     assert directory.latest_checkpoint() == good
