@@ -82,17 +82,6 @@ def write_atomically(path: str | Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
-def write_text_atomically(path: str | Path, text: str) -> None:
-    """Replace the file at path with text; a kill leaves the old content or the new, never a cut file."""
-    path = Path(path)
-    tmp = path.parent / f".{path.name}{TMP_MARK}{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 def hf_state_dict(loaded: LoadedModel) -> dict[str, torch.Tensor]:
     """The model's weights under Hugging Face names, on the CPU."""
     model = loaded.model

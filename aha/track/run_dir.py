@@ -31,7 +31,7 @@ import yaml
 
 from aha.data.jsonl import write_record
 from aha.errors import AhaError, CheckpointError, ModelLoadError
-from aha.models.checkpoint import write_text_atomically
+from aha.files import write_text_atomically
 
 log = logging.getLogger(__name__)
 
