@@ -6,8 +6,8 @@ weights' dtype, the sampling settings and each benchmark's data file (its conten
 a directory whose fingerprint differs is refused before its model loads, with a line naming what differs.
 
 The number of samples, the prompt limit and the greedy flag are not part of it: records are only appended,
-sample j of prompt i is the same draw whatever the number of samples (its seed derives from (seed, i, j)),
-and each summary covers the samples and prompts it asks for. A benchmark not evaluated before is added.
+sample j of prompt i is drawn from the same seed whatever the number of samples (it derives from (seed, i,
+j)), and each summary covers the samples and prompts it asks for. A benchmark not evaluated before is added.
 """
 
 from __future__ import annotations
