@@ -31,7 +31,7 @@ import yaml
 
 from aha.data.jsonl import write_record
 from aha.errors import AhaError, CheckpointError, ModelLoadError
-from aha.files import write_text_atomically
+from aha.files import is_temporary, write_text_atomically
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class RunDir:
     def claim(self, config: dict[str, Any]) -> None:
         """Create the run here, unless the directory holds a run that got going or files no run writes."""
         if self.path.is_dir():
-            foreign = sorted(p.name for p in self.path.iterdir() if p.name not in NAMES)
+            foreign = sorted(p.name for p in self.path.iterdir() if p.name not in NAMES and not is_temporary(p))
             if foreign:
                 raise AhaError(f"{self.path} is not empty and not a run directory (it holds {foreign[0]})")
             if self.started():

@@ -74,6 +74,7 @@ def test_a_directory_is_taken_once_a_step_is_logged(tmp_path):
     directory = RunDir(tmp_path / "run")
     directory.claim({"seed": 1})
     directory.append("eval.jsonl", {"step": 0, "accuracy": 0.5})  # the run then failed in step 1
+    (directory.path / ".config.yaml.tmp-99").write_text("")  # and an atomic write was cut by a kill
     directory.claim({"seed": 2})  # a rerun takes the directory and drops the failed attempt's records
     assert directory.config() == {"seed": 2} and directory.read("eval.jsonl") == []
     directory.append("metrics.jsonl", {"step": 1})
@@ -113,3 +114,4 @@ def test_a_failed_rewrite_of_a_log_leaves_it_whole(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="killed"):
         directory.truncate_after(1)
     assert (tmp_path / "metrics.jsonl").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoints", "config.yaml", "metrics.jsonl"]
