@@ -17,3 +17,7 @@ class DataError(AhaError):
 
 class ConfigError(AhaError):
     """A bad option or recipe value; the message names the field and the allowed values."""
+
+
+class CheckpointError(AhaError):
+    """A checkpoint that cannot be resumed from: a missing, truncated or corrupt file, or an old format."""
