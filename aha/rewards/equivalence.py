@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
-from aha.rewards.answers import last_boxed
+from aha.rewards.answers import final_boxed
 
 _BARE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
 _MATH_WORDS = frozenset(
@@ -72,6 +72,8 @@ _REPLACE = {
 _DROP = re.compile(r"\\left|\\right|\\displaystyle|\\!|\\,|\\;|\\:|\\quad|\\qquad")
 _TEXT = re.compile(r"\\(?:text|textbf|textrm|textnormal|textit|mbox|mathrm|mathbf|operatorname)\s*\{([^{}]*)\}")
 _DEGREES = re.compile(r"\^\s*\{?\\circ\}?|\\circ|\\degree|\s*degrees?\b")
+_TRIG = re.compile(r"\\?(?:arc)?(?:sin|cos|tan|cot|sec|csc)h?\b")
+_ANGLE = re.compile(r"(\d+(?:\.\d+)?|\{[^{}]*\})\s*(?:\^\s*\{?\s*\\circ\s*\}?|\\circ|\\degree)")
 _UNITS = (
     "cm|m|km|mm|kg|g|mg|lb|lbs|pounds?|ounces?|oz|s|sec|seconds?|minutes?|mins?|hours?|hrs?|days?|weeks?|"
     "months?|years?|dollars?|cents?|euros?|yuan|units?|inches|inch|in|feet|foot|ft|yards?|yd|meters?|metres?|"
@@ -80,12 +82,16 @@ _UNITS = (
 )
 _TRAILING_UNIT = re.compile(rf"^(.*?[\d}}])\s*(?:\\?\s*(?:{_UNITS}))(?:\s*\^\s*\{{?[23]\}}?|²|³)?$", re.IGNORECASE)
 _ASSIGNMENT = re.compile(r"^[a-zA-Z](?:_\{?\w+\}?)?\s*=\s*(?!.*=)")
+_REVERSED_ASSIGNMENT = re.compile(r"^([^=]+?)\s*=\s*(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?\w+\}?)?$")
+_NAME_SIDE = re.compile(  # what an equation may define: y, a_n, \\theta, f(x); not \\sin(x)
+    r"^(?:[A-Za-z](?:\([A-Za-z]\))?|\\(?!(?:arc)?(?:sin|cos|tan|cot|sec|csc|log|ln|exp|sqrt)h?\b)[A-Za-z]+)(?:_\{?[\w\\]+\}?)?$"
+)
 _THOUSANDS = re.compile(r"^-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
 _SPACED_THOUSANDS = re.compile(r"^-?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
 _MIXED_LATEX = re.compile(r"^(-?)(\d+)\s*\\frac\s*\{(\d+)\}\s*\{(\d+)\}$")
 _MIXED_PLAIN = re.compile(r"^(-?)(\d+)\s+(\d+)\s*/\s*(\d+)$")
 _SCIENTIFIC = re.compile(r"^(-?\d+(?:\.\d+)?)\s*(?:\\times|\\cdot|\*|x)\s*10\s*\^\s*\{?\s*(-?\d+)\s*\}?$")
-_TIME = re.compile(r"^(\d{1,2}):(\d{2})\s*(?:\\?\s*(a\.?\s*m\.?|p\.?\s*m\.?))?$", re.IGNORECASE)
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?\s*(?:\\?\s*(a\.?\s*m\.?|p\.?\s*m\.?))?$", re.IGNORECASE)
 _CHOICE = re.compile(r"^\(?([A-Ea-e])\)?$")
 _RELATIONS = (
     (re.compile(r"\\lt\b"), "<"),
@@ -121,12 +127,12 @@ def _unwrap(text: str) -> str:
     for left, right in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
         if text.startswith(left) and text.endswith(right) and len(text) >= len(left) + len(right):
             text = text[len(left) : len(text) - len(right)].strip()
-    boxed = last_boxed(text) if text.startswith(("\\boxed", "\\fbox")) else None
-    return boxed if boxed is not None else text
+    boxed = final_boxed(text) if text.startswith(("\\boxed", "\\fbox")) else None
+    return boxed[1] if boxed is not None else text  # "\\boxed{2}, \\boxed{3}" is "2, 3", not "3"
 
 
 @functools.lru_cache(maxsize=65536)
-def normalize(answer: str, decimal_comma: bool = False) -> Normalized:
+def normalize(answer: str, decimal_comma: bool = False, keep_equation: bool = False) -> Normalized:
     """A canonical form of an answer string (see the module docstring for what is undone).
 
     >>> normalize("\\\\$1,234.50.")
@@ -146,6 +152,8 @@ def normalize(answer: str, decimal_comma: bool = False) -> Normalized:
     text = text.replace("\\$", "").replace("$", "").strip()
     text = _MARKDOWN_BOLD.sub(r"\1", text)
     text = text.rstrip(" .,;!:").lstrip(":").strip()
+    if _TRIG.search(text):  # \\sin 30^\\circ is \\sin(\\pi/6), not \\sin(30)
+        text = _ANGLE.sub(lambda m: f"\\frac{{{m.group(1)}\\pi}}{{180}}", text)
     text = _DEGREES.sub("", text).strip()
     percent = False
     text = _PERCENT_WORDS.sub("%", text)
@@ -156,7 +164,9 @@ def normalize(answer: str, decimal_comma: bool = False) -> Normalized:
         text = unit.group(1).strip()
     if text.endswith(("\\%", "%")):
         percent, text = True, text.removesuffix("%").removesuffix("\\").strip()
-    text = _ASSIGNMENT.sub("", text).strip()
+    if not keep_equation:  # "x = 3" and "3 = x" answer 3; an equation compared with an equation keeps both sides
+        text = _ASSIGNMENT.sub("", text).strip()
+        text = _value_of_reversed_assignment(text)
     for relation, symbol in _RELATIONS:
         text = relation.sub(lambda _, symbol=symbol: symbol, text)
     text = _MATRIX.sub(lambda m: "\\begin{pmatrix}" + (m.group(1) or m.group(2)) + "\\end{pmatrix}", text)
@@ -195,9 +205,10 @@ def normalize(answer: str, decimal_comma: bool = False) -> Normalized:
         text = f"{scientific.group(1)}e{scientific.group(2)}"
     clock = _TIME.match(text)
     if clock:
-        hours, minutes, half = clock.groups()
+        hours, minutes, seconds, half = clock.groups()
+        seconds = "" if seconds in (None, "00") else f":{seconds}"
         half = "" if half is None else " " + half.replace(".", "").replace(" ", "").lower()
-        text = f"{int(hours)}:{minutes}{half}"
+        text = f"{int(hours)}:{minutes}{seconds}{half}"
     choice = _CHOICE.match(text)
     if choice:
         text = choice.group(1).upper()
@@ -248,7 +259,8 @@ _COMMA_DECIMAL = re.compile(r"^-?0,\d+$|^-?\d+,\d{1,2}$|^-?\d+,\d{4,}$")  # neve
 
 def _last_side(pred: Normalized, ref: Normalized) -> tuple[Normalized, Normalized]:
     """ "a = b = 10/9" answers with its last side, unless the reference is an equation too."""
-    if "=" in pred.text and "=" not in ref.text and not re.search(r"[<>!]=|\\[lg]eq|\\neq", pred.text):
+    chain = "=" in pred.text and not _top_level_separator(pred.text)  # "x = 1, y = 2" is a list, not a chain
+    if chain and "=" not in ref.text and not re.search(r"[<>!]=|\\[lg]eq|\\neq", pred.text):
         return Normalized(pred.text.rsplit("=", 1)[1].strip(), pred.percent), ref
     return pred, ref
 
@@ -257,9 +269,66 @@ def _comma_decimal(text: str) -> str:
     return text.replace(",", ".") if _COMMA_DECIMAL.match(text) else text
 
 
+def _value_of_reversed_assignment(text: str) -> str:
+    """ "12 = x" -> "12": a constant assigned to a name, written the other way round."""
+    reversed_assignment = _REVERSED_ASSIGNMENT.match(text)
+    if reversed_assignment and not re.search(r"[A-Za-z]", re.sub(r"\\[A-Za-z]+", "", reversed_assignment.group(1))):
+        return reversed_assignment.group(1).strip()
+    return text
+
+
+def _top_level_separator(text: str) -> bool:
+    """Whether a comma or semicolon outside brackets makes the text a list."""
+    depth = 0
+    for char in text:
+        depth += (char in "([{") - (char in ")]}")
+        if char in ",;" and depth == 0:
+            return True
+    return False
+
+
+def equation_sides(text: str) -> tuple[str, str] | None:
+    """(left, right) of one equation "lhs = rhs"; None for anything else (a value, a list, a chain, a relation)."""
+    if text.count("=") != 1 or re.search(r"[<>!]=|\\[lg]eq|\\neq", text):
+        return None
+    if _top_level_separator(text):
+        return None  # "x = 1, y" is a list
+    left, right = (side.strip() for side in text.split("="))
+    return (left, right) if left and right else None
+
+
+def forms(prediction: str, reference: str, decimal_comma: bool = False) -> list[tuple[Normalized, Normalized]]:
+    """The (prediction, reference) forms to compare; the answers are equivalent when any pair is.
+
+    Two equations are compared as equations ("2x + 4y = 3" and "y = -x/2 + 3/4"), and also by their right
+    sides when both left sides are names ("f(x) = 2x + 3" and "y = 2x + 3"). Otherwise an assignment
+    answers with its value ("x = 3" is 3) and "a = b = 10/9" with its last side.
+    """
+    pred_equation = normalize(prediction, decimal_comma, keep_equation=True)
+    ref_equation = normalize(reference, keep_equation=True)
+    pred_sides, ref_sides = equation_sides(pred_equation.text), equation_sides(ref_equation.text)
+    if pred_sides and ref_sides:
+        pairs = [(pred_equation, ref_equation)]
+        if _NAME_SIDE.match(pred_sides[0]) and _NAME_SIDE.match(ref_sides[0]):
+            pairs.append((Normalized(pred_sides[1], pred_equation.percent), Normalized(ref_sides[1])))
+        return pairs
+    return [_last_side(normalize(prediction, decimal_comma), normalize(reference))]
+
+
 def quick_equivalent(prediction: str, reference: str, decimal_comma: bool = False) -> bool | None:
     """Equivalence decided without sympy (strings, numbers, times); None when sympy must decide."""
-    pred, ref = _last_side(normalize(prediction, decimal_comma), normalize(reference))
+    verdicts = [_quick(pred, ref) for pred, ref in forms(prediction, reference, decimal_comma)]
+    if True in verdicts:
+        return True
+    return None if None in verdicts else False
+
+
+def _quick(pred: Normalized, ref: Normalized) -> bool | None:
+    if not pred.text:
+        return False  # an empty answer states nothing, whatever the reference
+    sides = equation_sides(pred.text), equation_sides(ref.text)
+    if sides[0] and sides[1] and sides[0] == sides[1][::-1]:
+        return True  # "2 = x" and "x = 2"
     if pred.text == ref.text or pred.text.replace(" ", "") == ref.text.replace(" ", ""):
         return True
     if any(dots in text for dots in ("\\ldots", "\\cdots", "\\dots", "...") for text in (pred.text, ref.text)):
@@ -275,45 +344,25 @@ def quick_equivalent(prediction: str, reference: str, decimal_comma: bool = Fals
         return numbers
     if to_number(ref.text) is not None and any(w.lower() not in _MATH_WORDS for w in _BARE_WORD.findall(pred.text)):
         return False  # words where a number is due ("__import__('os').system(...) or 5")
-    p_time, r_time = _TIME.match(pred.text), _TIME.match(ref.text)
+    p_time, r_time = _clock_readings(pred.text), _clock_readings(ref.text)
     if p_time and r_time:
-        p_half, r_half = p_time.group(3), r_time.group(3)
-        same_clock = p_time.group(1, 2) == r_time.group(1, 2)
-        return same_clock and (p_half is None or r_half is None or p_half.lower() == r_half.lower())
+        return bool(p_time & r_time)
     return None
 
 
-def symbolic_equivalent(prediction: str, reference: str, decimal_comma: bool = False) -> bool:
-    """math-verify's verdict on the normalised answers (slow: call it through a GraderPool)."""
-    from math_verify import parse, verify
-
-    pred, ref = _last_side(normalize(prediction, decimal_comma), normalize(reference))
-    gold = parse(f"${ref.text}$", parsing_timeout=None) or parse(f"${reference}$", parsing_timeout=None)
-    if not gold:
-        raise ValueError(f"reference {reference!r} does not parse")
-    target = parse(f"${pred.text}$", parsing_timeout=None) or parse(f"${prediction}$", parsing_timeout=None)
-    if not target:
-        return False
-    if verify(gold, target, timeout_seconds=None):
-        return _numerically_consistent(gold[0], target[0])
-    if pred.percent != ref.percent:
-        scaled = f"{pred.text}/100" if pred.percent else f"100*({pred.text})"
-        return bool(verify(gold, parse(f"${scaled}$", parsing_timeout=None), timeout_seconds=None))
-    return False
-
-
-def _numerically_consistent(gold: object, target: object) -> bool:
-    """math-verify compares numbers after rounding to 6 decimals, so 1/2006! "equals" 1/2004!; two constant
-    expressions must also agree to 12 significant digits."""
-    import sympy
-
-    if not (isinstance(gold, sympy.Expr) and isinstance(target, sympy.Expr)):
-        return True
-    if not (gold.is_number and target.is_number):
-        return True
-    a, b = sympy.N(gold, 30), sympy.N(target, 30)
-    try:
-        scale = max(abs(a), abs(b))
-        return bool(abs(a - b) <= scale * sympy.Float("1e-12", 30))
-    except TypeError:  # not comparable (complex with symbols left, nan): keep math-verify's verdict
-        return True
+def _clock_readings(text: str) -> set[int] | None:
+    """The seconds after midnight a time of day may mean: "2:30 PM" and "14:30:00" are one reading,
+    "2:30" without a.m./p.m. is two (2:30 and 14:30); None when the text is not a time."""
+    clock = _TIME.match(text)
+    if not clock:
+        return None
+    hours, minutes, seconds, half = int(clock.group(1)), int(clock.group(2)), int(clock.group(3) or 0), clock.group(4)
+    if hours > 23 or minutes > 59 or seconds > 59:
+        return None
+    if half is not None:
+        hours = hours % 12 + (12 if half.lower().startswith("p") else 0)
+        return {hours * 3600 + minutes * 60 + seconds}
+    readings = {hours * 3600 + minutes * 60 + seconds}
+    if 1 <= hours <= 11:
+        readings.add((hours + 12) * 3600 + minutes * 60 + seconds)
+    return readings

@@ -10,23 +10,28 @@ from __future__ import annotations
 
 import re
 
-from aha.rewards.answers import _BOXED as _BOXED_START
-from aha.rewards.answers import MAX_RESPONSE_CHARS, answer_tag, last_boxed
+from aha.rewards.answers import MAX_RESPONSE_CHARS, answer_tag, final_boxed, last_boxed
 from aha.rewards.equivalence import _BARE_WORD, _MATH_WORDS, normalize
 
 SHORT_ANSWER_CHARS = 300  # a one-line response this short that reads as math is taken as the answer itself
 
 
 _GSM8K = re.compile(r"####\s*([^\n]+)")
-_PHRASES = re.compile(
+_PHRASES = re.compile(  # "the answer is" in the languages models are asked in
     r"(?:final answer|the answer|answer)\s*(?:is|:|=)\s*:?"
     r"|\banswer\s*(?=\\\[|\$)"
-    r"|答案\s*(?:是|为|為|：|:)"
+    r"|答案\s*(?:是|为|為|：|:)|答え\s*(?:は|：|:)|(?:정답|답)\s*(?:은|는|:)"
     r"|(?:la )?réponse(?: finale)?\s*(?:est|:)"
     r"|(?:la )?respuesta(?: final)?\s*(?:es|:)"
-    r"|(?:die )?antwort\s*(?:ist|lautet|:)",
+    r"|(?:a )?resposta(?: final)?\s*(?:é|:)"
+    r"|(?:la )?risposta(?: finale)?\s*(?:è|:)"
+    r"|(?:die )?antwort\s*(?:ist|lautet|:)|(?:het )?antwoord\s*(?:is|:)"
+    r"|ответ\s*(?:равен|—|:)|odpowied[zź]\s*(?:to|:)|(?:cevap|yanıt)\s*(?::|=)"
+    r"|(?:đáp án|đáp số|câu trả lời)\s*(?:là|:)|jawaban(?:nya)?\s*(?:adalah|:)|jibu\s*(?:ni|:)"
+    r"|(?:الإجابة|الجواب)(?: النهائية)?\s*(?:هي|هو|:)|उत्तर\s*(?:है|:)|উত্তর\s*(?:হল|:|ঃ)|คำตอบ\s*(?:คือ|:)",
     re.IGNORECASE,
 )
+_MINERVA = re.compile(r"final answer:\s*the final answer is", re.IGNORECASE)  # a format as formal as a box
 _HEADING = re.compile(r"^[#*\s]*(?:final answer|answer)[*:\s]*\n+\s*([^\n]+)", re.IGNORECASE | re.MULTILINE)
 _SENTENCE_END = re.compile(r"\n|\.(?=\s|$)|。|(?<=[^\\])\$\s*[.,]?\s*(?:\n|$)")
 _SENTENCES = re.compile(r"[^.!?。！？\n]+(?:[.!?。！？]+|\n|$)")
@@ -40,37 +45,13 @@ _BOLD = re.compile(r"\*\*([^*]+)\*\*")
 _LAST_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?")
 _UNIT_TAIL = re.compile(r"^\s*(?:\\?\$|€|%|[^\W\d_]{1,3}(?![^\W\d_])[²³]?|[.,;!。]|\s)*$")
 _PROSE = re.compile(r"^[^\W_]*(?:[\s,.:;!?$€%'’]+[^\W_]*)*$")  # words and punctuation only: no code, no math
+_WITH_UNITS = re.compile(  # a number, then at most four words or \\text{} groups naming what it counts
+    r"^(-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?\s*(?:\\?%)?)"
+    r"((?:\s*(?:\\(?:text|mathrm|mbox)\s*\{[^{}]*\}|\\[,;! ]|[^\W\d_]+(?:[/^][^\W_]+)*[²³]?)[.,]?){1,4})\s*[.!]?$"
+)
+_CONNECTIVES = re.compile(r"\b(?:or|and|to|plus|minus|times|over|divided|by|of|ou|et|oder|und)\b", re.IGNORECASE)
 _LEAKED_TOKENS = re.compile(r"<\|[a-z_]+\|>.*$", re.DOTALL)  # a chat template's next turn, leaked
-_CONNECTOR = re.compile(r"\\text\s*\{[^{}]*\}|\\quad|\\qquad|\\[\[\]()]|\$|[\s,;.]|\band\b|\bor\b|\bet\b|和|或")
 _FRENCH = re.compile(r"réponse|donc|est\b", re.IGNORECASE)
-
-
-def _boxed_spans(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, content) of every \\boxed{...}/\\fbox{...} with balanced braces, in order."""
-    spans = []
-    for match in _BOXED_START.finditer(text):
-        depth = 1
-        for index in range(match.end(), len(text)):
-            depth += (text[index] == "{") - (text[index] == "}")
-            if depth == 0:
-                spans.append((match.start(), index + 1, text[match.end() : index].strip()))
-                break
-    return spans
-
-
-def _final_boxed(text: str) -> tuple[int, str] | None:
-    """(position, content) of the last \\boxed{}; boxes just before it that are only joined to it by
-    "and", commas or \\quad ("\\boxed{-2} and \\boxed{1}") are one answer: "-2, 1"."""
-    spans = _boxed_spans(text)
-    if not spans:
-        return None
-    chosen = [spans[-1]]
-    for previous in reversed(spans[:-1]):
-        between = text[previous[1] : chosen[0][0]]
-        if _CONNECTOR.sub("", between).strip():
-            break
-        chosen.insert(0, previous)
-    return chosen[0][0], ", ".join(content for _, _, content in chosen)
 
 
 _CJK_TEXT = re.compile(r"[\u3000-\u30ff\u3400-\u9fff\uac00-\ud7af\uff00-\uffef]+")
@@ -107,7 +88,7 @@ def _clean(answer: str) -> str:
     without_cjk = _CJK_TEXT.sub(" ", answer).strip(" .,。")
     if without_cjk and _looks_like_an_answer(without_cjk):
         return without_cjk
-    number = _LAST_NUMBER.match(answer)
+    number = _LAST_NUMBER.search(answer)  # "Jane started growing it 3 hours ago": the number it states
     return number.group(0) if number else answer
 
 
@@ -140,9 +121,9 @@ def extract_answer(response: str) -> str | None:
         boxed = last_boxed(tagged)
         return boxed if boxed is not None else tagged
     phrases = list(_PHRASES.finditer(text))
-    boxed = _final_boxed(text)
-    if boxed is not None and not (phrases and phrases[-1].start() > boxed[0]):
-        return boxed[1]
+    boxed = final_boxed(text)
+    if boxed is not None and not _MINERVA.search(text, boxed[0]):
+        return boxed[1]  # a box beats a later "the answer is": only Minerva's formal closing line overrides it
     gsm8k = _GSM8K.findall(text)
     if gsm8k:
         return gsm8k[-1].strip()
@@ -162,6 +143,9 @@ def extract_answer(response: str) -> str | None:
     if stripped and "\n" not in stripped and len(stripped) <= SHORT_ANSWER_CHARS:
         if _looks_like_an_answer(stripped) or _NAME.match(normalize(stripped).text):
             return stripped
+        with_units = _WITH_UNITS.match(stripped)
+        if with_units and not _CONNECTIVES.search(with_units.group(2)):
+            return with_units.group(1).strip()  # "12 marbles", "5\\text{ cm}", "3.5 hours."
         without_cjk = _CJK_TEXT.sub(" ", stripped).strip(" .,。")
         one_clause = len(stripped) <= 60 and not re.search("[。！？；，：]", stripped.rstrip("。"))
         if one_clause and without_cjk != stripped and without_cjk and _looks_like_an_answer(without_cjk):

@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Literal
 
-from aha.rewards.equivalence import quick_equivalent, symbolic_equivalent
+from aha.rewards.equivalence import normalize, quick_equivalent
 from aha.rewards.extraction import decimal_comma, extract_answer
+from aha.rewards.symbolic import symbolic_equivalent
 
 MAX_ANSWER_CHARS = 1000  # a longer "answer" is not one; it is graded wrong without parsing
 DEFAULT_TIMEOUT_S = 5.0
@@ -181,8 +182,11 @@ class GraderPool:
         waiting: list[tuple[int, str]] = []
         for response, reference in pairs:
             answer = extract_answer(response)
-            if answer is None:
+            if answer is None or not normalize(answer).text:  # "\\boxed{}" states nothing
                 grades.append(Grade("no_answer"))
+                continue
+            if not normalize(reference).text:
+                grades.append(Grade("bad_reference", answer, "the reference is empty"))
                 continue
             if len(answer) > MAX_ANSWER_CHARS:
                 grades.append(Grade("wrong", answer[:100]))
