@@ -500,9 +500,19 @@ def _bench_rewards(args: argparse.Namespace) -> int:
 
     math = math_grader.run(limit=args.limit, workers=args.workers)
     code = bench_code(args.programs, workers=args.workers)
+    parts = {
+        name: math_grader.corpus(math_grader.CORPUS / file, workers=args.workers)
+        for name, file in math_grader.CORPUS_PARTS.items()
+        if (math_grader.CORPUS / file).is_file()
+    }
     if args.json:
-        print(json.dumps({"math": math, "code": code}))
+        print(json.dumps({"math": math, "code": code, "corpus": parts}))
         return 0
+    for name, part in parts.items():
+        print(
+            f"math grader corpus, {name} part: {part['cases']} labelled cases, agreement aha "
+            f"{part['aha_agreement']:.1%}, math-verify alone {part['math_verify_agreement']:.1%}"
+        )
     print(f"math grader: {math['pairs']} (response, reference) pairs from MATH-500 and GSM8K test solutions")
     print(
         f"  math-verify   {math['math_verify_seconds']:>7.2f} s = {math['math_verify_pairs_per_s']:>7.1f} pairs/s, "

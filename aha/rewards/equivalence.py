@@ -250,7 +250,25 @@ def _numbers_equal(pred: Normalized, ref: Normalized) -> bool | None:
     candidates = {p}
     if pred.percent != ref.percent:  # 50% and 0.5 are the same answer; so are 50% and 50
         candidates |= {p / 100} if pred.percent else {p * 100}
-    return any(c == r or abs(c - r) <= abs(r) * Fraction(1, 10**6) for c in candidates)
+    last_place = rounded_decimals(pred.text, ref.text)
+    return any(
+        c == r or abs(c - r) <= abs(r) * Fraction(1, 10**6) or (last_place and abs(c - r) <= last_place)
+        for c in candidates
+    )
+
+
+def rounded_decimals(pred: str, ref: str) -> Fraction | None:
+    """How far a prediction written in decimals may be from an exact reference (one without decimals): one
+    unit in the last place of its coarsest decimal, when it writes at least 4 significant digits, so it reads
+    as the value rounded or cut, as a person would (1.732 for \\sqrt{3}, 0.3333 for 1/3; 3.14 is not \\pi, and
+    9999.857142857143 is not 10000). A one-digit decimal (0.5) may stand beside them. None: no such reading."""
+    decimals = re.findall(r"\d*\.\d+", pred)
+    if not decimals or re.search(r"\d\.\d", ref):
+        return None
+    digits = [len(d.replace(".", "").lstrip("0")) for d in decimals]
+    if max(digits) < 4 or any(2 <= n <= 3 for n in digits):
+        return None
+    return Fraction(1, 10 ** min(len(d.split(".")[1]) for d in decimals))
 
 
 _WORDS = re.compile(r"^[A-Za-z][A-Za-z ]+$")

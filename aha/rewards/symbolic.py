@@ -5,7 +5,7 @@ a time limit.
 
 from __future__ import annotations
 
-from aha.rewards.equivalence import Normalized, equation_sides, forms
+from aha.rewards.equivalence import Normalized, equation_sides, forms, rounded_decimals
 
 
 def symbolic_equivalent(prediction: str, reference: str, decimal_comma: bool = False) -> bool:
@@ -50,12 +50,88 @@ def _expressions_equivalent(pred: Normalized, ref: Normalized, prediction: str, 
     target = parse(f"${pred.text}$", parsing_timeout=None) or parse(f"${prediction}$", parsing_timeout=None)
     if not target:
         return False
+    last_place = rounded_decimals(pred.text, ref.text)
     if verify(gold, target, timeout_seconds=None):
-        return _numerically_consistent(gold[0], target[0])
+        return _numerically_consistent(gold[0], target[0]) or bool(
+            last_place and _close(gold[0], target[0], float(last_place))
+        )
     if pred.percent != ref.percent:
         scaled = f"{pred.text}/100" if pred.percent else f"100*({pred.text})"
         return bool(verify(gold, parse(f"${scaled}$", parsing_timeout=None), timeout_seconds=None))
+    if last_place and _close(gold[0], target[0], float(last_place)):
+        return True  # 125.663 for 40\\pi, "1/3, 1.732, 3.1416" for "\\frac13, \\sqrt3, \\pi"
+    return _imaginary_unit_equal(gold[0], target[0]) or _equal_at_sample_points(gold[0], target[0])
+
+
+SAMPLE_POINTS = ((0.37, -0.61), (1.29, -1.73), (2.71, -0.29), (0.83, -2.37), (1.91, -1.11))
+
+
+def _close(gold: object, target: object, tolerance: float) -> bool:
+    """Numbers within an absolute tolerance; sets, tuples and matrices element by element."""
+    import sympy
+
+    if isinstance(gold, sympy.Expr) and isinstance(target, sympy.Expr):
+        if not (gold.is_number and target.is_number):
+            return False
+        try:
+            a, b = complex(sympy.N(gold)), complex(sympy.N(target))
+        except (TypeError, ValueError):
+            return False
+        return abs(a - b) <= tolerance
+    if isinstance(gold, sympy.MatrixBase) and isinstance(target, sympy.MatrixBase):
+        return gold.shape == target.shape and all(_close(g, t, tolerance) for g, t in zip(gold, target, strict=True))
+    if isinstance(gold, sympy.FiniteSet | sympy.Tuple) and isinstance(target, sympy.FiniteSet | sympy.Tuple):
+        golds, targets = list(gold.args), list(target.args)
+        if len(golds) != len(targets):
+            return False
+        if isinstance(gold, sympy.Tuple) and isinstance(target, sympy.Tuple):
+            return all(_close(g, t, tolerance) for g, t in zip(golds, targets, strict=True))
+        for g in golds:  # unordered: each gold element takes one close target element
+            match = next((t for t in targets if _close(g, t, tolerance)), None)
+            if match is None:
+                return False
+            targets.remove(match)
+        return True
     return False
+
+
+def _imaginary_unit_equal(gold: object, target: object) -> bool:
+    """ "i(2 - i)" and "1 + 2i": with i read as the imaginary unit (math-verify reads it as a symbol)."""
+    import sympy
+
+    if not (isinstance(gold, sympy.Expr) and isinstance(target, sympy.Expr)):
+        return False
+    units = {s: sympy.I for s in gold.free_symbols | target.free_symbols if s.name == "i"}  # any assumptions
+    if not units:
+        return False
+    return bool(sympy.simplify(gold.subs(units) - target.subs(units)) == 0)
+
+
+def _equal_at_sample_points(gold: object, target: object) -> bool:
+    """Two expressions in the same variables that sympy could not simplify to each other (powers of sums,
+    radicals) are equal when they agree at positive sample points, and at negative ones wherever both are
+    real there: 1/\\sqrt{n} = \\sqrt{1/n}, but |x| != x."""
+    import sympy
+
+    if not (isinstance(gold, sympy.Expr) and isinstance(target, sympy.Expr)):
+        return False
+    symbols = sorted(gold.free_symbols | target.free_symbols, key=str)
+    if not symbols or gold.free_symbols != target.free_symbols or len(symbols) > 4:
+        return False
+    for positive, negative in SAMPLE_POINTS:
+        for value, must_agree in ((positive, True), (negative, False)):
+            point = {
+                s: sympy.Float(value + 0.17 * k) if value > 0 else sympy.Float(value - 0.17 * k)
+                for k, s in enumerate(symbols)
+            }
+            try:
+                a, b = complex(sympy.N(gold.subs(point))), complex(sympy.N(target.subs(point)))
+            except (TypeError, ValueError, ZeroDivisionError):
+                return False
+            real = abs(a.imag) < 1e-12 and abs(b.imag) < 1e-12
+            if (must_agree or real) and not abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b)):
+                return False
+    return True
 
 
 def _numerically_consistent(gold: object, target: object) -> bool:

@@ -187,6 +187,38 @@ def test_a_bare_answer_with_unit_words_is_an_answer(response, reference, correct
     assert grade(response, reference).correct is correct
 
 
+@pytest.mark.parametrize(
+    ("response", "reference", "correct"),
+    [
+        ("\\boxed{1.7321}", "\\sqrt{3}", True),  # a decimal of 4+ significant digits is read as rounded
+        ("\\boxed{0.6667}", "\\frac{2}{3}", True),
+        ("\\boxed{62.832}", "20\\pi", True),
+        ("\\boxed{\\{0.5, 2.236\\}}", "\\{\\sqrt{5}, \\frac12\\}", True),
+        ("\\boxed{1.73}", "\\sqrt{3}", False),  # too few digits to tell it from a wrong answer
+        ("\\boxed{1.7340}", "\\sqrt{3}", False),
+        ("\\boxed{0.6667}", "0.667", False),  # a decimal reference sets its own precision
+    ],
+)
+def test_rounded_decimals_for_exact_references(response, reference, correct):
+    assert grade(response, reference).correct is correct
+
+
+@pytest.mark.parametrize(
+    ("response", "reference", "correct"),
+    [
+        ("\\boxed{i(3 + i)}", "-1 + 3i", True),  # i is the imaginary unit
+        ("\\boxed{(1 - i)^2}", "-2i", True),
+        ("\\boxed{i(3 + i)}", "1 + 3i", False),
+        ("\\boxed{\\sqrt{a}\\sqrt{b}}", "\\sqrt{ab}", False),  # not for negative a and b
+        ("\\boxed{\\frac{\\sqrt{k}}{k}}", "\\frac{1}{\\sqrt{k}}", True),
+        ("\\boxed{t}", "\\sqrt{t^2}", False),  # not for negative t
+        ("\\boxed{(x+1)^{0.5}(x+1)}", "(x+1)^{1.5}", True),
+    ],
+)
+def test_complex_numbers_and_expressions_sympy_cannot_simplify(response, reference, correct):
+    assert grade(response, reference).correct is correct
+
+
 def test_timeout_is_reported_and_the_pool_recovers():
     pool = GraderPool(workers=1, timeout_s=2.0)
     try:
