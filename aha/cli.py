@@ -125,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sampling_options(bench_generate, n=8, temperature=0.7, top_p=0.95, max_new_tokens=256)
     bench_generate.set_defaults(func=_bench_generate)
     bench_rewards = benches.add_parser(
-        "rewards", help="math grader vs math-verify (pairs/s, agreement); code sandbox programs/s"
+        "rewards",
+        help="math grader vs math-verify (pairs/s, agreement, both grader corpus parts); code sandbox programs/s",
     )
     bench_rewards.add_argument("--programs", type=int, default=200, help="code programs scored")
     bench_rewards.add_argument("--limit", type=int, default=None, help="problems per math set (default: all)")

@@ -1,10 +1,11 @@
-"""Math answers compared: normalise an answer's text, then decide whether two answers are equivalent.
+"""Math answers compared: normalise an answer's text, then decide cheaply whether two answers are equivalent.
 
 `normalize` undoes notation that does not change the value (full-width characters, `\\dfrac`,
-`\\left`/`\\right`, `\\text{}`, units, degrees, thousands separators, trailing punctuation, `x = 3`, mixed
-numbers, `a \\times 10^{b}`, times of day); `quick_equivalent` decides equal strings and equal numbers
-(exact rationals) in microseconds, or returns None; `symbolic_equivalent` asks math-verify (sympy), which
-can be slow without bound, so `aha.rewards.grader` runs it in worker processes with a time limit.
+`\\left`/`\\right`, `\\text{}`, units, degrees (as radians inside trigonometric functions), thousands
+separators, trailing punctuation, `x = 3`, mixed numbers, `a \\times 10^{b}`, times of day); `forms` pairs up what
+to compare (two equations as equations); `quick_equivalent` decides equal strings, equal numbers (exact
+rationals, or a decimal of 4+ significant digits read as rounded) and times of day in microseconds, or returns
+None. `aha.rewards.symbolic` decides the rest with math-verify.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ Three stages, cheapest first:
    `\\left`/`\\right`, `\\text{}`, units, degrees, thousands separators, trailing punctuation, `x = 3`,
    mixed numbers, `a \\times 10^{b}`, times of day.
 3. `equivalent`: equal strings, or equal numbers (exact rationals; percentages also as fractions of 100),
-   decided here in microseconds; everything else goes to math-verify (sympy) in a worker process that
-   is killed at the time limit, so a pathological expression never hangs the caller, in any thread.
+   decided here in microseconds; everything else goes to `aha.rewards.symbolic` (math-verify) in a worker
+   process that is killed at the time limit, so a pathological expression never hangs the caller.
 
 `grade` returns a `Grade` whose status tells a wrong answer from a timeout or an internal error, and
 `GraderPool.grade_many` grades a batch across worker processes.

@@ -1,7 +1,7 @@
 """The grader against the tuning part of its corpus (652 labelled cases from peers' grader test suites and our
 own, see data/GRADER_CASES.md): agreement of at least 98%, no case at the time limit, and no disagreement
 beyond the known ones listed here (each a convention peers do not share, or beyond what an answer grader can
-see). The held-out part is not checked here: it is graded once, by `aha bench grader-heldout`... see the doc."""
+see). The held-out part is not checked here: `aha bench rewards` reports it (and the doc says how it was used)."""
 
 from __future__ import annotations
 
