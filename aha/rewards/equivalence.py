@@ -88,6 +88,7 @@ _NAME_SIDE = re.compile(  # what an equation may define: y, a_n, \\theta, f(x); 
     r"^(?:[A-Za-z](?:\([A-Za-z]\))?|\\(?!(?:arc)?(?:sin|cos|tan|cot|sec|csc|log|ln|exp|sqrt)h?\b)[A-Za-z]+)(?:_\{?[\w\\]+\}?)?$"
 )
 _THOUSANDS = re.compile(r"^-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
+_GROUPED = re.compile(r"(?<![\d.,])[1-9]\d{0,2}(?:,\d{3})+(?![\d,])")
 _SPACED_THOUSANDS = re.compile(r"^-?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
 _MIXED_LATEX = re.compile(r"^(-?)(\d+)\s*\\frac\s*\{(\d+)\}\s*\{(\d+)\}$")
 _MIXED_PLAIN = re.compile(r"^(-?)(\d+)\s+(\d+)\s*/\s*(\d+)$")
@@ -108,7 +109,9 @@ _MATRIX = re.compile(
 )
 _MARKDOWN_BOLD = re.compile(r"\*\*(.+?)\*\*")
 _PERCENT_WORDS = re.compile(r"\s*\b(?:percent|percentage|pct)\b\.?$", re.IGNORECASE)
-_SQRT_PAREN = re.compile(r"\\sqrt\s*\(([^()]*)\)")
+_NUMBER_TIMES_PAREN = re.compile(r"(?<![_^\w.])(\d+(?:\.\d+)?)\s*\((?=\s*[-\d\\])")
+_SQRT_PAREN = re.compile(r"\\sqrt\s*(\[[^\[\]]*\])?\s*\(([^()]*)\)")
+_ROOT_DIGIT = re.compile(r"\\sqrt\s*(\[[^\[\]]*\])\s*(\d+)")
 _EXP_CALL = re.compile(r"(?<![\\A-Za-z])exp\s*\(([^()]*)\)")
 _BARE_PI = re.compile(r"(?<![\\A-Za-z])pi(?![A-Za-z])")
 _BETWEEN = re.compile(r"(-?[\w.\\{}]+)\s*(\\leq|<)\s*([a-zA-Z])\s*(\\leq|<)\s*(-?[\w.\\{}]+)")
@@ -121,6 +124,23 @@ _DECIMAL_COMMA = re.compile(r"^-?\d+,\d{1,2}$|^-?\d+,\d{4,}$")
 class Normalized:
     text: str  # canonical string form
     percent: bool = False  # the answer was written as a percentage
+
+
+def _radians(angle: re.Match[str]) -> str:
+    """ "30" (degrees) -> "\\frac{\\pi}{6}"; an angle that is not a plain number -> "\\frac{(a)\\pi}{180}"."""
+    degrees = angle.group(1)
+    try:
+        turn = Fraction(Decimal(degrees)) / 180
+    except (InvalidOperation, ValueError):
+        return f"\\frac{{({degrees.strip('{}')})\\pi}}{{180}}"
+    pi = "\\pi" if turn.numerator == 1 else f"{turn.numerator}\\pi"
+    return pi if turn.denominator == 1 else f"\\frac{{{pi}}}{{{turn.denominator}}}"
+
+
+_UNIT_WORDS_AFTER = re.compile(  # "... \\text{radians}\\ \\text{per second}" after an expression
+    r"^(.*?[\w})\]])(?:\s|\\ |\\,|\\;)*"
+    r"(?:\\(?:text|mathrm|mbox)\s*\{\s*[A-Za-z]+(?:\s+[A-Za-z]+)*\s*\}(?:\s|\\ |\\,)*)+$"
+)
 
 
 def _unwrap(text: str) -> str:
@@ -148,13 +168,18 @@ def normalize(answer: str, decimal_comma: bool = False, keep_equation: bool = Fa
     text = re.sub(r",\\!\s*", ",", text).replace("{,}", ",")  # 10,\!000 and 10{,}000: thousands
     text = _DROP.sub("", text).replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
     text = re.sub(r"(?<!\\)\\ ", " ", text).replace("~", " ")
+    units = _UNIT_WORDS_AFTER.match(text)
+    if units and not _TEXT.fullmatch(units.group(1).strip()):  # "\\frac{6\\pi}{x} \\text{radians per second}"
+        text = units.group(1)
     for _ in range(3):
         text = _TEXT.sub(r"\1", text)
     text = text.replace("\\$", "").replace("$", "").strip()
     text = _MARKDOWN_BOLD.sub(r"\1", text)
+    if "=" in text and not re.search(r"[(\[][^()\[\]]*\d,\d", text):  # 36x^2 + 64y^2 = 2,304; not (2,500)
+        text = _GROUPED.sub(lambda m: m.group(0).replace(",", ""), text)
     text = text.rstrip(" .,;!:").lstrip(":").strip()
     if _TRIG.search(text):  # \\sin 30^\\circ is \\sin(\\pi/6), not \\sin(30)
-        text = _ANGLE.sub(lambda m: f"\\frac{{{m.group(1)}\\pi}}{{180}}", text)
+        text = _ANGLE.sub(_radians, text)
     text = _DEGREES.sub("", text).strip()
     percent = False
     text = _PERCENT_WORDS.sub("%", text)
@@ -172,13 +197,15 @@ def normalize(answer: str, decimal_comma: bool = False, keep_equation: bool = Fa
         text = relation.sub(lambda _, symbol=symbol: symbol, text)
     text = _MATRIX.sub(lambda m: "\\begin{pmatrix}" + (m.group(1) or m.group(2)) + "\\end{pmatrix}", text)
     text = re.sub(r"(?<=\d),?\s+and\s+(?=-?\d)", ", ", text)
-    text = _SQRT_PAREN.sub(r"\\sqrt{\1}", text)
+    text = _NUMBER_TIMES_PAREN.sub(r"\1\\cdot (", text)  # 36(64) is 36 times 64 (the parser adds them)
+    text = _SQRT_PAREN.sub(lambda m: f"\\sqrt{m.group(1) or ''}{{{m.group(2)}}}", text)
+    text = _ROOT_DIGIT.sub(r"\\sqrt\1{\2}", text)
     text = _EXP_CALL.sub(r"e^{\1}", text)
     text = _BARE_PI.sub(r"\\pi", text)
     text = re.sub(r"\+\s*-", "-", text)
     text = re.sub(r"(?<![\d.])(\d+)\.0+(?![\d.])", r"\1", text)  # 14.0 -> 14
     text = re.sub(r"(?<![\w.])1(?=[a-z]\b)", "", text)  # 14 - 1i -> 14 - i
-    between = _BETWEEN.fullmatch(text)
+    between = None if keep_equation else _BETWEEN.fullmatch(text)
     if between:
         low, left, right, high = between.group(1, 2, 4, 5)
         text = f"{'(' if left == '<' else '['}{low},{high}{')' if right == '<' else ']'}"
@@ -193,6 +220,7 @@ def normalize(answer: str, decimal_comma: bool = False, keep_equation: bool = Fa
         text = complex_j.group(1) + "i"
     if _THOUSANDS.match(text):
         text = text.replace(",", "")
+
     elif decimal_comma and _DECIMAL_COMMA.match(text):
         text = text.replace(",", ".")
     elif _SPACED_THOUSANDS.match(text):
@@ -316,22 +344,41 @@ def equation_sides(text: str) -> tuple[str, str] | None:
     return (left, right) if left and right else None
 
 
+_RELATION = re.compile(r"\\leq|\\geq|<|>")
+
+
+def relation_chain(text: str) -> list[tuple[str, str, str]] | None:
+    """ "1 < 2x \\leq 3" -> [("1", "<", "2x"), ("2x", "\\leq", "3")]; None unless the text is one chain of
+    inequalities (no "=", no list)."""
+    if "=" in text or _top_level_separator(text):
+        return None
+    parts = _RELATION.split(text)
+    relations = _RELATION.findall(text)
+    if not relations or any(not part.strip() for part in parts):
+        return None
+    return [(parts[k].strip(), relations[k], parts[k + 1].strip()) for k in range(len(relations))]
+
+
 def forms(prediction: str, reference: str, decimal_comma: bool = False) -> list[tuple[Normalized, Normalized]]:
     """The (prediction, reference) forms to compare; the answers are equivalent when any pair is.
 
     Two equations are compared as equations ("2x + 4y = 3" and "y = -x/2 + 3/4"), and also by their right
-    sides when both left sides are names ("f(x) = 2x + 3" and "y = 2x + 3"). Otherwise an assignment
+    sides when both left sides are names ("f(x) = 2x + 3" and "y = 2x + 3"); two chains of inequalities as
+    inequalities ("1 < 2x \\leq 3" and "1/2 < x \\leq 1.5") and as intervals. Otherwise an assignment
     answers with its value ("x = 3" is 3) and "a = b = 10/9" with its last side.
     """
     pred_equation = normalize(prediction, decimal_comma, keep_equation=True)
     ref_equation = normalize(reference, keep_equation=True)
     pred_sides, ref_sides = equation_sides(pred_equation.text), equation_sides(ref_equation.text)
+    plain = _last_side(normalize(prediction, decimal_comma), normalize(reference))
+    if relation_chain(pred_equation.text) and relation_chain(ref_equation.text):
+        return [(pred_equation, ref_equation), plain]  # as inequalities, and as intervals
     if pred_sides and ref_sides:
         pairs = [(pred_equation, ref_equation)]
         if _NAME_SIDE.match(pred_sides[0]) and _NAME_SIDE.match(ref_sides[0]):
             pairs.append((Normalized(pred_sides[1], pred_equation.percent), Normalized(ref_sides[1])))
         return pairs
-    return [_last_side(normalize(prediction, decimal_comma), normalize(reference))]
+    return [plain]
 
 
 def quick_equivalent(prediction: str, reference: str, decimal_comma: bool = False) -> bool | None:

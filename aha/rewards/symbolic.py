@@ -5,7 +5,7 @@ a time limit.
 
 from __future__ import annotations
 
-from aha.rewards.equivalence import Normalized, equation_sides, forms, rounded_decimals
+from aha.rewards.equivalence import Normalized, equation_sides, forms, relation_chain, rounded_decimals
 
 
 def symbolic_equivalent(prediction: str, reference: str, decimal_comma: bool = False) -> bool:
@@ -14,7 +14,11 @@ def symbolic_equivalent(prediction: str, reference: str, decimal_comma: bool = F
     pairs = forms(prediction, reference, decimal_comma)
     for pred, ref in pairs:
         sides = equation_sides(pred.text), equation_sides(ref.text)
-        if sides[0] and sides[1]:
+        chains = relation_chain(pred.text), relation_chain(ref.text)
+        if chains[0] and chains[1]:
+            if _inequalities_equivalent(chains[0], chains[1]):
+                return True
+        elif sides[0] and sides[1]:
             if _equations_equivalent(sides[0], sides[1]):
                 return True
         elif _expressions_equivalent(pred, ref, prediction, reference):
@@ -26,19 +30,72 @@ def _equations_equivalent(pred: tuple[str, str], ref: tuple[str, str]) -> bool:
     """Two equations with the same solutions: lhs - rhs of one is a nonzero constant times the other's
     ("2x + 4y - 3 = 0" and "y = -x/2 + 3/4"). Multiplying by an expression that may be zero is not allowed."""
     import sympy
-    from math_verify import parse
 
-    sides = []
-    for side in (*pred, *ref):
-        parsed = parse(f"${side}$", parsing_timeout=None)
-        if not parsed or not isinstance(parsed[0], sympy.Expr):
-            return False
-        sides.append(parsed[0])
+    sides = [_parse_expression(side) for side in (*pred, *ref)]
+    if any(side is None for side in sides):
+        return False
     pred_zero, ref_zero = sympy.expand(sides[0] - sides[1]), sympy.expand(sides[2] - sides[3])
-    if pred_zero == 0 or ref_zero == 0:
-        return bool(pred_zero == ref_zero)
+    if not pred_zero.free_symbols or not ref_zero.free_symbols:  # "2 = 2", "2x = 2x + 4": no unknowns left
+        same = (_same_value(sides[0], sides[2]) and _same_value(sides[1], sides[3])) or (
+            _same_value(sides[0], sides[3]) and _same_value(sides[1], sides[2])
+        )
+        return bool(same)
     ratio = sympy.simplify(pred_zero / ref_zero)
     return bool(ratio.is_number and ratio.is_finite and ratio != 0)
+
+
+def _inequalities_equivalent(pred: list[tuple[str, str, str]], ref: list[tuple[str, str, str]]) -> bool:
+    """Two chains of inequalities with the same solutions, part by part: each part as "expression > 0" (or
+    ">= 0") is a positive constant times a part of the other ("4x + 6y \\leq 8 + 2y" and "2x + 3y \\leq 4 + y";
+    "9 \\geq r \\geq -3" and "-99 \\leq 9 - 12r \\leq 45")."""
+    import sympy
+
+    def positive_parts(chain: list[tuple[str, str, str]]) -> list[tuple[sympy.Expr, bool]] | None:
+        parts = []
+        for left, relation, right in chain:
+            sides = [_parse_expression(left), _parse_expression(right)]
+            if sides[0] is None or sides[1] is None:
+                return None
+            larger, smaller = (sides[1], sides[0]) if relation in ("<", "\\leq") else (sides[0], sides[1])
+            parts.append((sympy.expand(larger - smaller), relation in ("<", ">")))
+        return parts
+
+    pred_parts, ref_parts = positive_parts(pred), positive_parts(ref)
+    if pred_parts is None or ref_parts is None or len(pred_parts) != len(ref_parts):
+        return False
+    for expression, strict in pred_parts:
+        match = next(
+            (part for part in ref_parts if part[1] == strict and _positive_multiple(expression, part[0])), None
+        )
+        if match is None:
+            return False
+        ref_parts.remove(match)
+    return True
+
+
+def _positive_multiple(a: object, b: object) -> bool:
+    import sympy
+
+    if b == 0 or not (a.free_symbols or b.free_symbols):
+        return False
+    ratio = sympy.simplify(a / b)
+    return bool(ratio.is_number and ratio.is_finite and ratio.is_positive)
+
+
+def _parse_expression(text: str) -> object | None:
+    import sympy
+    from math_verify import parse
+
+    parsed = parse(f"${text}$", parsing_timeout=None)
+    if not parsed or not isinstance(parsed[0], sympy.Expr):
+        return None
+    return sympy.nsimplify(parsed[0], rational=True)  # 1.54 as 154/100, so that proportions come out exact
+
+
+def _same_value(a: object, b: object) -> bool:
+    import sympy
+
+    return bool(sympy.simplify(a - b) == 0)
 
 
 def _expressions_equivalent(pred: Normalized, ref: Normalized, prediction: str, reference: str) -> bool:
@@ -101,10 +158,19 @@ def _imaginary_unit_equal(gold: object, target: object) -> bool:
 
     if not (isinstance(gold, sympy.Expr) and isinstance(target, sympy.Expr)):
         return False
-    units = {s: sympy.I for s in gold.free_symbols | target.free_symbols if s.name == "i"}  # any assumptions
-    if not units:
+    gold, target = _plain_symbols(gold), _plain_symbols(target)
+    i = sympy.Symbol("i")
+    if i not in gold.free_symbols | target.free_symbols:
         return False
-    return bool(sympy.simplify(gold.subs(units) - target.subs(units)) == 0)
+    return bool(sympy.simplify(gold.subs(i, sympy.I) - target.subs(i, sympy.I)) == 0)
+
+
+def _plain_symbols(expression: object) -> object:
+    """The expression over assumption-free symbols: the parser marks c complex in one answer and real in the
+    other, and two symbols named c with different assumptions are different symbols to sympy."""
+    import sympy
+
+    return expression.subs({s: sympy.Symbol(s.name) for s in expression.free_symbols})
 
 
 def _equal_at_sample_points(gold: object, target: object) -> bool:
@@ -115,6 +181,7 @@ def _equal_at_sample_points(gold: object, target: object) -> bool:
 
     if not (isinstance(gold, sympy.Expr) and isinstance(target, sympy.Expr)):
         return False
+    gold, target = _plain_symbols(gold), _plain_symbols(target)
     symbols = sorted(gold.free_symbols | target.free_symbols, key=str)
     if not symbols or gold.free_symbols != target.free_symbols or len(symbols) > 4:
         return False
@@ -142,6 +209,8 @@ def _numerically_consistent(gold: object, target: object) -> bool:
     if not (isinstance(gold, sympy.Expr) and isinstance(target, sympy.Expr)):
         return True
     if not (gold.is_number and target.is_number):
+        return True
+    if 0 in (gold, target) and (gold - target).is_zero:  # sin(pi) and 0, though N(sin(pi)) is 0.e-152
         return True
     a, b = sympy.N(gold, 30), sympy.N(target, 30)
     try:

@@ -219,6 +219,42 @@ def test_complex_numbers_and_expressions_sympy_cannot_simplify(response, referen
     assert grade(response, reference).correct is correct
 
 
+@pytest.mark.parametrize(
+    ("response", "reference", "correct"),
+    [
+        ("\\boxed{6x + 9y \\geq 12 + 3y}", "2x + 2y \\geq 4", True),  # scaled by a positive constant
+        ("\\boxed{10 \\geq k}", "k \\leq 10", True),
+        ("\\boxed{-2 < t - 5 \\leq 1}", "3 < t \\leq 6", True),
+        ("\\boxed{8 \\geq 2 - 3w > -4}", "-2 \\leq w < 2", True),  # scaled by -3: the relations turn
+        ("\\boxed{x > 4}", "x \\geq 4", False),
+        ("\\boxed{-x > 4}", "x > -4", False),
+    ],
+)
+def test_inequalities_against_inequalities(response, reference, correct):
+    assert grade(response, reference).correct is correct
+
+
+@pytest.mark.parametrize(
+    ("response", "reference", "correct"),
+    [
+        ("\\boxed{3 = 3}", "5 + 1 = 6", False),  # both true, but not the same statement
+        ("\\boxed{6 = 5 + 1}", "5 + 1 = 6", True),
+        ("\\boxed{3x = 3x + 6}", "x = x + 2", False),
+        ("\\boxed{25x^2 + 4y^2 = 1,600}", "25x^2 + 4y^2 = 25(64)", True),  # thousands, and 25(64) is a product
+        ("\\boxed{7(-2)}", "-14", True),
+        ("\\boxed{\\sqrt[3](27)}", "3", True),
+        ("\\boxed{\\sqrt[4]81}", "3", True),
+        (
+            "\\boxed{\\frac{3\\pi}{t} \\text{ meters per second}}",
+            "\\frac{3\\pi}{t}",
+            True,
+        ),  # unit words after an expression
+    ],
+)
+def test_equations_without_unknowns_and_number_notation(response, reference, correct):
+    assert grade(response, reference).correct is correct
+
+
 def test_timeout_is_reported_and_the_pool_recovers():
     pool = GraderPool(workers=1, timeout_s=2.0)
     try:
