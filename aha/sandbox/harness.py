@@ -22,7 +22,10 @@ import contextlib
 import importlib
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the sandboxed processes import this at every start: no typing at run time
+    from typing import Any
 
 UNSAFE_MODULES = frozenset({"antigravity", "this", "webbrowser", "turtle", "turtledemo", "tkinter", "idlelib"})
 

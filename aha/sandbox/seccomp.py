@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import platform
+import os
 import struct
 
 # (audit architecture, syscall numbers by name, x32 bit or 0)
@@ -61,7 +61,7 @@ PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
 
 def machine() -> str:
     """The running architecture's key in ARCHES ('x86_64', 'aarch64'), or '' when unsupported."""
-    name = platform.machine().lower()
+    name = os.uname().machine.lower()
     return {"amd64": "x86_64", "arm64": "aarch64"}.get(name, name) if name else ""
 
 
@@ -111,4 +111,4 @@ def install() -> None:
     for args in ((PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), (PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0)):
         if libc.prctl(*args) != 0:
             code = ctypes.get_errno()
-            raise OSError(code, f"prctl({args[0]}): {__import__('os').strerror(code)}")
+            raise OSError(code, f"prctl({args[0]}): {os.strerror(code)}")

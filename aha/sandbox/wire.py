@@ -17,14 +17,16 @@ answer that claims to equal everything cannot reach it. Messages are capped in s
 
 from __future__ import annotations
 
-import decimal
-import fractions
 import json
 import math
 import os
 import struct
-from collections.abc import Callable
-from typing import Any
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the sandboxed processes import this at every start: no typing at run time
+    from collections.abc import Callable
+    from typing import Any
 
 MAX_MESSAGE = 8 << 20  # bytes
 MAX_DEPTH = 64
@@ -55,9 +57,10 @@ def encode(value: Any, handle: Callable[[Any], int] | None = None, depth: int = 
         return str(value)
     if isinstance(value, complex):
         return {"c": [encode(value.real), encode(value.imag)]}
-    if isinstance(value, fractions.Fraction):
+    fractions, decimal = sys.modules.get("fractions"), sys.modules.get("decimal")  # loaded if such a value exists
+    if fractions is not None and isinstance(value, fractions.Fraction):
         return {"q": [encode(value.numerator), encode(value.denominator)]}
-    if isinstance(value, decimal.Decimal):
+    if decimal is not None and isinstance(value, decimal.Decimal):
         return {"D": str(value)}
     if isinstance(value, (bytes, bytearray)):
         return {"ba" if isinstance(value, bytearray) else "b": bytes(value).hex()}
@@ -90,7 +93,7 @@ def decode(tree: Any, handle: Callable[[int, str, bool], Any] | None = None, dep
         raise WireError("malformed value")
     try:
         return _decode_tagged(tree, handle, depth)
-    except (TypeError, ValueError, ArithmeticError, decimal.InvalidOperation) as exc:
+    except (TypeError, ValueError, ArithmeticError) as exc:  # decimal's InvalidOperation is an ArithmeticError
         raise WireError(f"malformed value: {exc}") from None
 
 
@@ -131,8 +134,14 @@ def _decode_tagged(tree: dict[str, Any], handle: Callable[[int, str, bool], Any]
         parts = items()
         if len(parts) != 2 or not all(type(p) in ((int, float) if tag == "c" else (int,)) for p in parts):
             raise WireError("malformed number")
-        return complex(*parts) if tag == "c" else fractions.Fraction(*parts)
+        if tag == "c":
+            return complex(*parts)
+        import fractions
+
+        return fractions.Fraction(*parts)
     if tag == "D":
+        import decimal
+
         return decimal.Decimal(string())
     if tag == "r" and handle is not None:
         number, name, is_callable = tree.get("r"), tree.get("n"), tree.get("c")
