@@ -4,6 +4,7 @@ groups, its groups are removed afterwards, and the parent cleans up after a laun
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -58,7 +59,7 @@ def test_remove_kills_what_is_left_and_deletes_the_group():
     if pid == 0:
         group.join(os.getpid())
         os.execv("/bin/sleep", ["sleep", "60"])
-    while str(pid) not in open(os.path.join(group.path, "cgroup.procs")).read().split():
+    while str(pid) not in Path(group.path, "cgroup.procs").read_text().split():
         pass
     assert cgroup.remove(group.path)
     assert os.waitpid(pid, 0)[1] != 0 and not os.path.exists(group.path)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from aha.sandbox import SandboxLimits, run_tests
-from aha.sandbox.harness import free_names, builtins_under_test
+from aha.sandbox.harness import builtins_under_test, free_names
 
 LIMITS = SandboxLimits(wall_s=5.0, cpu_s=5.0, memory_mb=256)
 
@@ -17,7 +17,8 @@ def passed(program: str, tests: list[str], **kwargs: str) -> list[int]:
 
 
 def test_names_the_tests_use():
-    assert free_names(["assert f(x) == math.pi", "def g(y):\n    return h(y)", "syntax error("]) >= {"f", "x", "math", "h"}
+    names = free_names(["assert f(x) == math.pi", "def g(y):\n    return h(y)", "syntax error("])
+    assert names >= {"f", "x", "math", "h"}
     assert builtins_under_test(["assert sum(10, 15) == 6", "assert sorted(f(3)) == [1]", "assert len('ab') == 2"]) == {
         "sum",
         "len",

@@ -72,12 +72,12 @@ def _sockets() -> dict[str, str]:
             socket.socket(getattr(socket, name), socket.SOCK_DGRAM if name != "AF_PACKET" else socket.SOCK_RAW)
             outcome[name] = "made"
         except OSError as exc:
-            outcome[name] = exc.errno == 1 and "refused" or f"errno {exc.errno}"
+            outcome[name] = (exc.errno == 1 and "refused") or f"errno {exc.errno}"
     try:
         socket.socketpair()
         outcome["socketpair"] = "made"
     except OSError as exc:
-        outcome["socketpair"] = exc.errno == 1 and "refused" or f"errno {exc.errno}"
+        outcome["socketpair"] = (exc.errno == 1 and "refused") or f"errno {exc.errno}"
     return outcome
 
 

@@ -84,7 +84,8 @@ def test_objects_stay_behind_handles(served):
 def test_exceptions_travel_by_name(served):
     client, _ = served
     fail = client.ask(op="names", names=["fail"])["value"]["fail"]["r"]
-    assert client.ask(op="call", target=fail, args=["value"], kwargs=[]) == {"raise": "ValueError", "message": "bad value"}
+    raised = client.ask(op="call", target=fail, args=["value"], kwargs=[])
+    assert raised == {"raise": "ValueError", "message": "bad value"}
     assert client.ask(op="call", target=fail, args=["key"], kwargs=[])["raise"] == "KeyError"
     assert client.ask(op="method", target=fail, name="system", args=[])["raise"] == "KeyError"  # not a METHOD
     assert client.ask(op="bogus", target=fail)["raise"] == "ValueError"

@@ -3,6 +3,7 @@ message, and oversized or malformed messages are refused with WireError."""
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 import fractions
 import json
@@ -19,7 +20,8 @@ from aha.sandbox.wire import WireError, decode, encode
 
 SCALARS = (
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text() | st.binary()
-    | st.complex_numbers(allow_nan=False) | st.fractions() | st.decimals(allow_nan=False)
+    | st.complex_numbers(allow_nan=False) | st.fractions()
+    | st.decimals(allow_nan=False)
     | st.integers(min_value=10**4000, max_value=10**4100)
 )  # fmt: skip
 HASHABLE = st.recursive(
@@ -104,10 +106,8 @@ def test_malformed_trees_raise_wire_error(tree):
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
                     lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner), max_leaves=30))  # fmt: skip
 def test_any_json_decodes_or_raises_wire_error(tree):
-    try:
+    with contextlib.suppress(WireError):  # the property: nothing but WireError ever escapes
         decode(tree)
-    except WireError:
-        pass
 
 
 def test_depth_is_capped_both_ways():
