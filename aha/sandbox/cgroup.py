@@ -159,3 +159,15 @@ def remove(path: str, timeout_s: float = 5.0) -> bool:
 def leftover(launcher_pid: int) -> list[str]:
     """Paths of groups named for `launcher_pid` that still exist."""
     return [p for parent, _ in locations() if os.path.isdir(p := os.path.join(parent, str(launcher_pid)))]
+
+
+def remove_stale() -> list[str]:
+    """Remove the groups of launchers that are gone (killed with their parent, say); their paths."""
+    removed = []
+    for parent, _ in locations():
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(parent):
+                if entry.is_dir() and entry.name.isdigit() and not os.path.exists(f"/proc/{entry.name}"):
+                    if remove(entry.path):
+                        removed.append(entry.path)
+    return removed

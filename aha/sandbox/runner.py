@@ -206,6 +206,8 @@ class Sandbox:
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.python = python or default_python()
         self.unsafe, self.namespaces = unsafe, namespaces
+        if os.geteuid() == 0:
+            cgroup.remove_stale()
         self._executor = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="aha-sandbox")
 
     def _options(self) -> dict:

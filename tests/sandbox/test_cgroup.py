@@ -4,6 +4,7 @@ groups, its groups are removed afterwards, and the parent cleans up after a laun
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,12 @@ def test_remove_kills_what_is_left_and_deletes_the_group():
     assert cgroup.remove(group.path)
     assert os.waitpid(pid, 0)[1] != 0 and not os.path.exists(group.path)
     assert cgroup.remove(group.path)  # already gone
+
+
+def test_groups_of_launchers_that_are_gone_are_collected():
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    group = cgroup.create(str(dead.pid), 64 << 20)
+    assert group is not None and os.path.isdir(group.path)
+    assert group.path in cgroup.remove_stale()
+    assert not os.path.exists(group.path)

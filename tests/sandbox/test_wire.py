@@ -25,7 +25,9 @@ SCALARS = (
     | st.integers(min_value=10**4000, max_value=10**4100)
 )  # fmt: skip
 HASHABLE = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text() | st.binary(), lambda inner: st.tuples(inner, inner), max_leaves=3
+    st.none() | st.booleans() | st.integers() | st.text() | st.binary(),
+    lambda inner: st.tuples(inner, inner),
+    max_leaves=3,
 )
 VALUES = st.recursive(
     SCALARS,
