@@ -167,7 +167,7 @@ def remove_stale() -> list[str]:
     for parent, _ in locations():
         with contextlib.suppress(OSError):
             for entry in os.scandir(parent):
-                if entry.is_dir() and entry.name.isdigit() and not os.path.exists(f"/proc/{entry.name}"):
-                    if remove(entry.path):
-                        removed.append(entry.path)
+                gone = entry.is_dir() and entry.name.isdigit() and not os.path.exists(f"/proc/{entry.name}")
+                if gone and remove(entry.path):
+                    removed.append(entry.path)
     return removed
