@@ -40,11 +40,28 @@ class Group:
                     return int(value)
         return 0
 
-    def peak_bytes(self) -> int:
-        """The most memory the group held at once (0 when the kernel does not say)."""
-        name = "memory.peak" if self.version == 2 else "memory.max_usage_in_bytes"
+    def _peak_file(self) -> str:
+        return os.path.join(self.path, "memory.peak" if self.version == 2 else "memory.max_usage_in_bytes")
+
+    def open_peak(self) -> int | None:
+        """A descriptor on the group's high-water mark, reset to now (v1: for everyone; v2, Linux 6.12+:
+        for this descriptor), for a group that is used again; None when it cannot be opened."""
+        try:
+            fd = os.open(self._peak_file(), os.O_RDWR)
+        except OSError:
+            return None
+        with contextlib.suppress(OSError):
+            os.write(fd, b"0")
+        return fd
+
+    def peak_bytes(self, fd: int | None = None) -> int:
+        """The most memory the group held at once (since `open_peak` made `fd`); 0 when the kernel does
+        not say."""
         with contextlib.suppress(OSError, ValueError):
-            return int(self._read(name))
+            if fd is None:
+                with open(self._peak_file()) as file:
+                    return int(file.read())
+            return int(os.pread(fd, 64, 0))
         return 0
 
     def join(self, pid: int) -> None:
@@ -162,12 +179,14 @@ def leftover(launcher_pid: int) -> list[str]:
 
 
 def remove_stale() -> list[str]:
-    """Remove the groups of launchers that are gone (killed with their parent, say); their paths."""
+    """Remove the groups whose owner is gone (a launcher's, named by its pid; a server's, `s<parent pid>-<n>`,
+    by its parent's), killed with their parent, say; their paths."""
     removed = []
     for parent, _ in locations():
         with contextlib.suppress(OSError):
             for entry in os.scandir(parent):
-                gone = entry.is_dir() and entry.name.isdigit() and not os.path.exists(f"/proc/{entry.name}")
+                owner = entry.name.removeprefix("s").split("-")[0]
+                gone = entry.is_dir() and owner.isdigit() and not os.path.exists(f"/proc/{owner}")
                 if gone and remove(entry.path):
                     removed.append(entry.path)
     return removed

@@ -27,6 +27,7 @@ the seccomp filter hold.
 """
 
 # ruff: noqa: SIM105  (try/except/pass: contextlib is one import more at every launch)
+import atexit
 import ctypes
 import importlib.util
 import json
@@ -130,15 +131,32 @@ def child(config, payload, root, uid, namespaces, runner):
             runner.main(json.loads(payload["tests"]), channel[0], channel[1], report, wire)
     except MemoryError:
         sys.stderr.write("MemoryError\n")
-        sys.stderr.flush()
-        os._exit(MEMORY_EXIT)
-    except SystemExit:
-        raise
+        leave(MEMORY_EXIT)
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            leave((exc.code or 0) & 0xFF)
+        sys.stderr.write(f"{exc.code}\n")
+        leave(1)
     except BaseException as exc:  # the traceback without the launcher's frames
         exc = exc.with_traceback(exc.__traceback__.tb_next)
         sys.excepthook(type(exc), exc, exc.__traceback__)
-        sys.stderr.flush()
-        os._exit(1)
+        leave(1)
+    leave(0)
+
+
+def leave(code):
+    # Exit as the interpreter would (atexit handlers, flushed output) but without its teardown of every
+    # module the launcher loaded, which takes longer than most programs run.
+    try:
+        atexit._run_exitfuncs()
+    except BaseException:
+        pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+    os._exit(code)
 
 
 def wait_for(pid, wall_s):
@@ -226,27 +244,27 @@ def report(status_fd, **fields):
     os.write(status_fd, (json.dumps(fields) + "\n").encode())
 
 
-def main():
-    if sys.argv[1] == "sweep":
-        sweep(int(sys.argv[2]))
-        return
-    config = json.loads(sys.argv[1])
+def launch(config, runners):
+    """Contain and run one program (`config` as in the module docstring) and write its verdict."""
     status_fd = config["status_fd"]
     payload = {}
     for name, path in config["files"].items():
         with open(path, "rb") as file:
             payload[name] = file.read()
-    runner = {"run": None, "serve": "serve", "test": "harness"}[config["mode"]]
-    runner = runner and load(runner)
+    runner = runners.get(config["mode"])
     root_user = os.getuid() == 0
     uid = config["uid_base"] + os.getpid() if root_user else -1
     isolation = ["uid"] if root_user else []
-    group = None
-    if root_user and config.get("cgroup", True):
+    group, usage_fd, oom_before = None, None, 0
+    if config.get("group"):  # a server's group, which we were born in: reset its high-water mark
+        group = cgroup.Group(config["group"], config["group_version"])
+        usage_fd, oom_before = group.open_peak(), group.oom_kills()
+    elif root_user and config.get("cgroup", True):
         group = cgroup.create(str(os.getpid()), config["memory_mb"] << 20)
         if group is not None:
             group.join(os.getpid())
-            isolation.append(f"cgroup{group.version}")
+    if group is not None:
+        isolation.append(f"cgroup{group.version}")
     root, namespaces = None, []
     if config["isolation"] in ("full", "fallback"):
         try:
@@ -272,8 +290,7 @@ def main():
     pid = os.fork()
     if pid == 0:
         os.close(status_fd)
-        child(config, payload, root, uid, namespaces, runner)
-        return  # the interpreter's normal exit flushes the program's output
+        child(config, payload, root, uid, namespaces, runner)  # never returns
     for fd in (config.get("channel") or []) + ([config["report_fd"]] if config.get("report_fd") is not None else []):
         os.close(fd)  # only the program holds these, so the other side sees the end when it is gone
     timed_out = wait_for(pid, config["wall_s"])
@@ -284,9 +301,9 @@ def main():
     _, status, usage = os.wait4(pid, 0)
     cpu = usage.ru_utime + usage.ru_stime
     kill_descendants()
-    oom = group is not None and group.oom_kills() > 0
+    oom = group is not None and group.oom_kills() > oom_before
     kind, code = verdict(status, timed_out, cpu, config["cpu_s"], oom)
-    peak = group.peak_bytes() / (1 << 20) if group is not None else 0.0
+    peak = group.peak_bytes(usage_fd) / (1 << 20) if group is not None else 0.0
     isolation += [*namespaces, "seccomp"]
     if not namespaces:
         isolation.append("unsafe")
@@ -294,6 +311,65 @@ def main():
     os.close(status_fd)
     if root_user:
         sweep(uid)
+
+
+def serve_requests(sock_fd, group_path, group_version, runners):
+    # A server: one request per program ({"config": ..., "fds": [names]} with the descriptors attached);
+    # each is launched in a fresh fork of this process, which has every module loaded already and, when
+    # it holds one, sits in its memory cgroup (a fork joins its parent's group at no cost; moving a
+    # process into a group costs milliseconds). The answer is the launcher's pid. {"reap": pid} reaps a
+    # launcher the parent is done with: until then its pid (and so its dedicated uid) cannot be reused.
+    import socket
+
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the parent is gone: so are we
+    if group_path:
+        cgroup.Group(group_path, group_version).join(os.getpid())
+    channel = socket.socket(fileno=sock_fd)
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(channel, 1 << 20, 16)
+        except OSError:
+            return
+        if not message:
+            return
+        request = json.loads(message)
+        if "reap" in request:
+            try:
+                os.waitpid(int(request["reap"]), 0)
+            except ChildProcessError:
+                pass
+            channel.sendall(b"{}")
+            continue
+        config = request["config"]
+        named = dict(zip(request["fds"], fds, strict=True))
+        pid = os.fork()
+        if pid == 0:
+            channel.close()
+            os.setsid()
+            for target, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+                os.dup2(named.pop(name), target)
+            config["status_fd"] = named["status"]
+            if config.get("channel"):
+                config["channel"] = [named["channel_in"], named["channel_out"]]
+            if config.get("report_fd") is not None:
+                config["report_fd"] = named["report"]
+            config.update(group=group_path, group_version=group_version)
+            launch(config, runners)
+            os._exit(0)
+        for fd in fds:
+            os.close(fd)
+        channel.sendall(json.dumps({"pid": pid}).encode())
+
+
+def main():
+    if sys.argv[1] == "sweep":
+        sweep(int(sys.argv[2]))
+        return
+    runners = {"serve": load("serve"), "test": load("harness")}
+    if sys.argv[1] == "server":
+        serve_requests(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), runners)
+    else:
+        launch(json.loads(sys.argv[1]), runners)
     os._exit(0)  # nothing to flush; skip the interpreter's teardown
 
 

@@ -25,27 +25,21 @@ import concurrent.futures
 import contextlib
 import json
 import os
-import select
-import signal
 import stat
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from aha.errors import AhaError
-from aha.sandbox import cgroup
+from aha.sandbox import cgroup, process
+from aha.sandbox.process import UID_BASE, ServerPool
 
-UID_BASE = 2_000_000_000  # dedicated uids are UID_BASE + launcher pid; nothing else on a host uses these
 STATUSES = ("ok", "failed", "timeout", "memory", "killed", "error")
 UNSAFE_ENV = "AHA_SANDBOX_UNSAFE"  # "1": run programs without namespaces where the kernel refuses them
-LAUNCHER = Path(__file__).with_name("launcher.py")
-_GRACE_S = 5.0  # the parent's clock runs this much longer than the launcher's
 _TESTS_GRACE_S = 1.0  # the test process outlives the candidate's by this much, to report after it is gone
-_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": "/tmp"}
 
 
 class IsolationError(AhaError):
@@ -98,16 +92,6 @@ class TestsResult:
     tests: RunResult  # the test process (its stderr says why each failed test failed)
 
 
-@dataclass(frozen=True)
-class _Job:
-    """One launcher: its files, its descriptors, and the process once started."""
-
-    base: Path
-    config: dict
-    pass_fds: tuple[int, ...]
-    started: float = field(default_factory=time.perf_counter)
-
-
 def unsafe_allowed(unsafe: bool | None) -> bool:
     """The caller's choice, or AHA_SANDBOX_UNSAFE=1 when the caller leaves it open."""
     return os.environ.get(UNSAFE_ENV) == "1" if unsafe is None else unsafe
@@ -115,12 +99,13 @@ def unsafe_allowed(unsafe: bool | None) -> bool:
 
 def run_python(
     code: str, stdin: str = "", limits: SandboxLimits | None = None, *, python: str | None = None,
-    unsafe: bool | None = None, namespaces: bool = True,
+    unsafe: bool | None = None, namespaces: bool = True, servers: ServerPool | None = None,
 ) -> RunResult:  # fmt: skip
     """Run `code` as a Python program (`__main__`) with `stdin` as its standard input, under `limits`.
 
     `python` is the interpreter (default: `default_python()`). `namespaces=False` runs the weaker mode
-    directly, as on a host that refuses namespaces (it needs `unsafe`).
+    directly, as on a host that refuses namespaces (it needs `unsafe`). `servers` (as a `Sandbox` keeps)
+    start the launcher warm instead of as a new interpreter.
 
     >>> run_python("print(input()[::-1])", stdin="abc\\n").stdout
     'cba\\n'
@@ -129,14 +114,14 @@ def run_python(
     with tempfile.TemporaryDirectory(prefix="aha-sandbox-", ignore_cleanup_errors=True) as private:
         base = _prepare(Path(private), {"program": code.encode("utf-8", "surrogatepass")}, stdin)
         config = _config(base, "run", limits, _isolation(unsafe, namespaces))
-        job = _start(python or default_python(), base, config)
-        return _finish(job, limits)
+        with _server(servers) as server:
+            return _collect(process.start(python or default_python(), base, config, server), limits)
 
 
 def run_tests(
     program: str, tests: Sequence[str], *, entry_point: str = "", helpers: str = "", setup: str = "",
     limits: SandboxLimits | None = None, python: str | None = None, unsafe: bool | None = None,
-    namespaces: bool = True,
+    namespaces: bool = True, servers: ServerPool | None = None,
 ) -> TestsResult:  # fmt: skip
     """Run function tests against `program`: the program (then `setup`) in one sandboxed process, the
     tests in another. With `entry_point` each test defines `check(candidate)` (HumanEval), called with
@@ -157,23 +142,21 @@ def run_tests(
         tests_base = _prepare(private[1], {"tests": json.dumps(spec).encode()}, "")
         requests_read, requests_write = os.pipe()
         answers_read, answers_write = os.pipe()
-        report = os.open(tests_base / "report", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        report = os.open(tests_base / "report", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        solution_server = stack.enter_context(_server(servers))
+        tests_server = stack.enter_context(_server(servers))
         try:
             solution_config = _config(solution_base, "serve", limits, mode, channel=[requests_read, answers_write])
             tests_limits = _with_wall(limits, limits.wall_s + _TESTS_GRACE_S)
             tests_config = _config(tests_base, "test", tests_limits, mode, channel=[requests_write, answers_read])
             tests_config["report_fd"] = report
-            solution_job = _start(python, solution_base, solution_config)
-            try:
-                tests_job = _start(python, tests_base, tests_config)
-            except BaseException:
-                _finish(solution_job, limits)
-                raise
+            solution_job = process.start(python, solution_base, solution_config, solution_server)
+            tests_job = process.start(python, tests_base, tests_config, tests_server)
         finally:
             for fd in (requests_read, requests_write, answers_read, answers_write, report):
                 os.close(fd)  # only the two programs hold the channel now
-        tests_result = _finish(tests_job, tests_limits)
-        solution_result = _finish(solution_job, limits)
+        tests_result = _collect(tests_job, tests_limits)
+        solution_result = _collect(solution_job, limits)
         lines = _read_capped(tests_base / "report", 1 << 20).splitlines()
     count = len(spec["tests"])
     passed = frozenset(int(w[1]) for w in map(str.split, lines) if len(w) == 2 and w[0] == "pass" and w[1].isdigit())
@@ -208,10 +191,14 @@ class Sandbox:
         self.unsafe, self.namespaces = unsafe, namespaces
         if os.geteuid() == 0:
             cgroup.remove_stale()
+        self._servers = ServerPool(self.python, self.limits.memory_mb) if process.servers_work() else None
         self._executor = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="aha-sandbox")
 
     def _options(self) -> dict:
-        return {"limits": self.limits, "python": self.python, "unsafe": self.unsafe, "namespaces": self.namespaces}
+        return {
+            "limits": self.limits, "python": self.python, "unsafe": self.unsafe, "namespaces": self.namespaces,
+            "servers": self._servers,
+        }  # fmt: skip
 
     def run(self, code: str, stdin: str = "") -> RunResult:
         """Run one program in the calling thread."""
@@ -232,6 +219,8 @@ class Sandbox:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+        if self._servers is not None:
+            self._servers.close()
 
     def __enter__(self) -> Sandbox:
         return self
@@ -310,52 +299,26 @@ def _config(base: Path, mode: str, limits: SandboxLimits, isolation: str, channe
     }  # fmt: skip
 
 
-def _start(python: str, base: Path, config: dict) -> tuple[_Job, subprocess.Popen[bytes] | None, int]:
-    """Start a launcher; (job, process or None when it could not start, the status pipe's read end)."""
-    status_read, status_write = os.pipe()
-    config = {**config, "status_fd": status_write}
-    job = _Job(base, config, ())
-    extra = (config["channel"] or []) + ([config["report_fd"]] if config["report_fd"] is not None else [])
-    command = [python, "-I", "-S", str(LAUNCHER), json.dumps(config)]
+@contextlib.contextmanager
+def _server(servers: ServerPool | None):
+    """A server from the pool for one program, returned afterwards; None without a pool."""
+    if servers is None:
+        yield None
+        return
+    server = servers.acquire()
     try:
-        with (
-            open(base / "stdin", "rb") as stdin,
-            open(base / "stdout", "wb") as stdout,
-            open(base / "stderr", "wb") as stderr,
-        ):
-            process = subprocess.Popen(
-                command, stdin=stdin, stdout=stdout, stderr=stderr, cwd=base / "work", env=_ENV,
-                start_new_session=True, pass_fds=(status_write, *extra),
-            )  # fmt: skip
-    except OSError as exc:
-        (base / "stderr").write_text(f"sandbox: cannot start {python}: {exc}\n")
-        process = None
+        yield server
     finally:
-        os.close(status_write)
-    return job, process, status_read
+        servers.release(server)
 
 
-def _finish(started: tuple[_Job, subprocess.Popen[bytes] | None, int], limits: SandboxLimits) -> RunResult:
-    """Wait for a launcher to finish (or kill it at its limit plus grace) and read its verdict."""
-    job, process, status_read = started
-    with os.fdopen(status_read, "rb") as status:
-        if process is None:
-            fields, overran = {}, False
-        else:
-            overran = not _wait(process, job.config["wall_s"] + _GRACE_S)
-            with contextlib.suppress(ProcessLookupError):  # the launcher's group, when it overran or was killed
-                os.killpg(process.pid, signal.SIGKILL)
-            fields = _parse_status(status.read(1 << 16))
-            if os.geteuid() == 0 and (overran or not fields):  # it did not finish its own sweep
-                _sweep(UID_BASE + process.pid)  # before reaping: its pid, so its uid, is not reused yet
-            if os.geteuid() == 0:
-                for path in cgroup.leftover(process.pid):
-                    cgroup.remove(path)
-            process.wait()
-    stdout = _read_capped(job.base / "stdout", limits.output_bytes)
-    stderr = _read_capped(job.base / "stderr", limits.output_bytes)
-    wall = time.perf_counter() - job.started
-    kind = fields.get("status")
+def _collect(launched: process.Launched, limits: SandboxLimits) -> RunResult:
+    """Wait for a launcher's verdict and read the program's (capped) output."""
+    verdict = process.finish(launched)
+    stdout = _read_capped(launched.base / "stdout", limits.output_bytes)
+    stderr = _read_capped(launched.base / "stderr", limits.output_bytes)
+    wall = time.perf_counter() - launched.started
+    fields, kind = verdict.fields, verdict.fields.get("status")
     if kind == "refused":
         raise IsolationError(
             f"the code sandbox cannot isolate programs on this host ({fields.get('message')}); "
@@ -363,44 +326,11 @@ def _finish(started: tuple[_Job, subprocess.Popen[bytes] | None, int], limits: S
             "'Code sandbox' section)"
         )
     if kind not in STATUSES:  # the launcher failed or was killed
-        return RunResult("timeout" if overran else "error", None, stdout, stderr, wall)
+        return RunResult("timeout" if verdict.overran else "error", None, stdout, stderr, wall)
     return RunResult(
         kind, int(fields.get("returncode", 0)), stdout, stderr, wall, float(fields.get("cpu_s", 0.0)),
         ",".join(map(str, fields.get("isolation", []))), float(fields.get("memory_peak_mb", 0.0)),
     )  # fmt: skip
-
-
-def _parse_status(data: bytes) -> dict:
-    try:
-        fields = json.loads(data.decode(errors="replace"))
-    except ValueError:
-        return {}
-    return fields if isinstance(fields, dict) else {}
-
-
-def _wait(process: subprocess.Popen[bytes], timeout_s: float) -> bool:
-    """Wait until `process` exits or `timeout_s` passes, without reaping it; whether it exited."""
-    try:
-        fd = os.pidfd_open(process.pid)
-    except (AttributeError, OSError):  # no pidfd (kernel < 5.3): poll
-        try:
-            process.wait(timeout_s)
-            return True
-        except subprocess.TimeoutExpired:
-            return False
-    try:
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        return bool(poller.poll(timeout_s * 1000))
-    finally:
-        os.close(fd)
-
-
-def _sweep(uid: int) -> None:
-    """Kill every process running as `uid` (when the launcher's own sweep did not happen)."""
-    command = [sys.executable, "-I", "-S", str(LAUNCHER), "sweep", str(uid)]
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        subprocess.run(command, env=_ENV, timeout=30, check=False)
 
 
 def _read_capped(path: Path, limit: int) -> str:

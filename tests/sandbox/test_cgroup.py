@@ -40,17 +40,19 @@ def groups() -> list[str]:
 
 
 def test_the_tree_is_held_to_the_limit_as_a_whole():
+    before = set(groups())  # another test session's groups may come and go meanwhile: only ours count
     result = run_python(TREE, limits=LIMITS)
     assert "cgroup" in result.isolation
     assert int(result.stdout) * 60 <= LIMITS.memory_mb  # four children of 60 MiB: what they held at once fits
     assert 0 < result.memory_peak_mb <= LIMITS.memory_mb
-    assert groups() == []
+    assert set(groups()) <= before
 
 
 def test_one_process_over_the_limit_is_a_memory_verdict():
+    before = set(groups())
     result = run_python("block = bytearray(100 << 20)\nblock2 = bytearray(100 << 20)", limits=LIMITS)
     assert result.status == "memory"
-    assert groups() == []
+    assert set(groups()) <= before
 
 
 def test_remove_kills_what_is_left_and_deletes_the_group():

@@ -246,7 +246,7 @@ for pid in os.listdir("/proc"):
 
 
 def test_a_launcher_that_overruns_is_killed_by_the_parent(tmp_path, monkeypatch):
-    monkeypatch.setattr("aha.sandbox.runner._GRACE_S", 0.5)
+    monkeypatch.setattr("aha.sandbox.process.GRACE_S", 0.5)
     stuck = tmp_path / "stuck-python"
     stuck.write_text("#!/bin/sh\nsleep 60\n")
     stuck.chmod(0o755)
