@@ -188,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sampling_options(bench_generate, n=8, temperature=0.7, top_p=0.95, max_new_tokens=256)
     bench_generate.set_defaults(func=_bench_generate)
     bench_rewards = benches.add_parser(
-        "rewards", help="math grader vs math-verify (pairs/s, agreement); code sandbox programs/s"
+        "rewards",
+        help="math grader vs math-verify (pairs/s, agreement, both grader corpus parts); code sandbox programs/s",
     )
     bench_rewards.add_argument("--programs", type=COUNT.parse, default=200, help="code programs scored")
     bench_rewards.add_argument("--limit", type=COUNT.parse, default=None, help="problems per math set (default: all)")
@@ -660,9 +661,19 @@ def _bench_rewards(args: argparse.Namespace) -> int:
 
     math = math_grader.run(limit=args.limit, workers=args.workers)
     code = bench_code(args.programs, workers=args.workers)
+    parts = {
+        name: math_grader.corpus(math_grader.CORPUS / file, workers=args.workers)
+        for name, file in math_grader.CORPUS_PARTS.items()
+        if (math_grader.CORPUS / file).is_file()
+    }
     if args.json:
-        print(json.dumps({"math": math, "code": code}))
+        print(json.dumps({"math": math, "code": code, "corpus": parts}))
         return 0
+    for name, part in parts.items():
+        print(
+            f"math grader corpus, {name} part: {part['cases']} labelled cases, agreement aha "
+            f"{part['aha_agreement']:.1%}, math-verify alone {part['math_verify_agreement']:.1%}"
+        )
     print(f"math grader: {math['pairs']} (response, reference) pairs from MATH-500 and GSM8K test solutions")
     print(
         f"  math-verify   {math['math_verify_seconds']:>7.2f} s = {math['math_verify_pairs_per_s']:>7.1f} pairs/s, "

@@ -27,3 +27,7 @@ class ConfigError(AhaError):
     def __init__(self, message: str, problems: Sequence[tuple[str, str]] = ()) -> None:
         super().__init__(message)
         self.problems = tuple(problems)
+
+
+class CheckpointError(AhaError):
+    """A checkpoint that cannot be resumed from: a missing, truncated or corrupt file, or an old format."""

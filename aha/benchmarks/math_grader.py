@@ -14,6 +14,8 @@ from typing import Any
 from aha.data.jsonl import read_jsonl
 
 SETS = Path(__file__).resolve().parent.parent / "data" / "sets"
+CORPUS = Path(__file__).resolve().parents[2] / "tests" / "rewards" / "data"  # in a source checkout only
+CORPUS_PARTS = {"tuning": "grader_cases.jsonl", "held-out": "grader_cases_heldout.jsonl"}
 
 
 def typical_pairs(limit: int | None = None) -> list[tuple[str, str, bool]]:
@@ -65,4 +67,41 @@ def run(limit: int | None = None, workers: int = 2) -> dict[str, Any]:
         "math_verify_pairs_per_s": round(len(pairs) / baseline_seconds, 1),
         "math_verify_agreement": sum(b == e for b, e in zip(baseline, expected, strict=True)) / len(pairs),
         "ratio": round(baseline_seconds / aha_seconds, 2),
+    }
+
+
+def corpus(path: Path, workers: int = 2) -> dict[str, Any]:
+    """Agreement of aha's grader and of math-verify alone (`verify(parse(reference), parse(response))`, default
+    settings) with the labels of one part of the grader corpus, overall and per source repository."""
+    from math_verify import parse, verify
+
+    from aha.rewards import grader
+
+    cases = [record for _, record in read_jsonl(path)]
+    pool = grader.GraderPool(workers=workers)
+    try:
+        grades = pool.grade_many((case["response"], case["reference"]) for case in cases)
+    finally:
+        pool.close()
+    per_source: dict[str, list[int]] = {}
+    aha_agree = baseline_agree = 0
+    for case, grade in zip(cases, grades, strict=True):
+        try:
+            baseline = bool(verify(parse(case["reference"]), parse(case["response"])))
+        except Exception:  # math-verify's own failures count as "not equal", as its callers treat them
+            baseline = False
+        ok = grade.correct == case["expected"]
+        aha_agree += ok
+        baseline_agree += baseline == case["expected"]
+        counts = per_source.setdefault(case["source"].split(":")[0], [0, 0, 0])
+        counts[0] += ok
+        counts[1] += baseline == case["expected"]
+        counts[2] += 1
+    return {
+        "cases": len(cases),
+        "aha_agreement": aha_agree / len(cases),
+        "math_verify_agreement": baseline_agree / len(cases),
+        "per_source": {
+            name: {"aha": a, "math_verify": b, "cases": n} for name, (a, b, n) in sorted(per_source.items())
+        },
     }

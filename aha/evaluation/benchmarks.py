@@ -60,6 +60,7 @@ def _humaneval(record: dict[str, Any], path: Path, line: int) -> Sample:
     meta = {
         "test": field(record, "test", str, path, line),
         "entry_point": field(record, "entry_point", str, path, line),
+        "prompt_code": prompt,  # trusted helpers the tests may use (HumanEval/32's poly), run beside them
     }
     text = f"Complete this Python function.\n\n```python\n{prompt}```" + CODE_SUFFIX
     return Sample(id=record["id"], prompt=text, answer="", meta=meta)

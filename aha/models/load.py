@@ -111,6 +111,29 @@ def resolve(spec: str | Path) -> tuple[Literal["gguf", "hf_dir"], Path]:
     )
 
 
+# Besides the weights, the files of a Hugging Face directory that decide what the model outputs.
+MODEL_FILES = (
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "chat_template.jinja",
+    "tokenizer.model",
+    "vocab.json",
+    "merges.txt",
+)
+
+
+def model_files(spec: str | Path) -> list[Path]:
+    """The files a model spec loads: its GGUF file, or a directory's config, tokenizer and weight files."""
+    kind, path = resolve(spec)
+    if kind == "gguf":
+        return [path]
+    return [path / name for name in MODEL_FILES if (path / name).is_file()] + _weight_files(path)
+
+
 def cache_root() -> Path:
     """Where dequantized GGUF models are kept: $AHA_CACHE, else ~/.cache/aha."""
     return Path(os.environ.get("AHA_CACHE") or Path.home() / ".cache" / "aha")

@@ -10,53 +10,29 @@ The program is the last ```python block after the reasoning (after `</think>`), 
 block of any language; a response without one scores 0. `code` is 1.0 only when every test passes;
 `code_fraction` is the fraction passed (HumanEval's single `check` is one test).
 
-Asserts run in one process: a harness runs the program, then each test, and prints a line with a random
-nonce after each test that passes. The nonce reaches the harness on stdin, not in its source, and the
-program's own prints go to /dev/null, so it neither crowds out nor easily forges those lines. Not guarded:
-a program returning an object that compares equal to everything passes `==` asserts.
+Function tests (HumanEval, MBPP) run with `aha.sandbox.run_tests`: the program in one sandboxed process,
+the tests in another that imports nothing from it and only receives plain values over a channel. The
+tests, their expected values and the pass report never enter the program's process, so it cannot read,
+skip or forge them. HumanEval's prompt (`meta["prompt_code"]`, when given) is run in the test process
+as trusted helper code, so a program cannot redefine a helper a test relies on (HumanEval/32's `poly`).
 """
 
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aha.rewards import register, register_batch
 from aha.rewards.answers import after_reasoning
-from aha.sandbox import RunResult, Sandbox, SandboxLimits
+from aha.sandbox import RunResult, Sandbox, SandboxLimits, TestsResult
 from aha.types import Sample
 
 DEFAULT_LIMITS = SandboxLimits(wall_s=5.0, cpu_s=5.0, memory_mb=512, output_bytes=1 << 20)
 MAX_PROGRAM_CHARS = 50_000
 PYTHON_TAGS = frozenset({"python", "python3", "py", "py3"})
 _FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)```", re.DOTALL)
-_HARNESS = """\
-import sys
-
-
-def _aha_reporter(nonce, write, flush):
-    def report(index):
-        write(nonce + " pass " + str(index) + "\\n")
-        flush()
-
-    return report
-
-
-_aha_report = _aha_reporter(sys.stdin.readline().strip(), sys.stdout.write, sys.stdout.flush)
-sys.stdout = open("/dev/null", "w")
-_aha_namespace = {{"__name__": "solution"}}
-exec(compile({setup!r}, "setup.py", "exec"), _aha_namespace)
-exec(compile({program!r}, "solution.py", "exec"), _aha_namespace)
-for _aha_index, _aha_test in enumerate({tests!r}):
-    try:
-        exec(compile(_aha_test, "test_%d.py" % _aha_index, "exec"), _aha_namespace)
-    except (Exception, SystemExit):
-        continue
-    _aha_report(_aha_index)
-"""
 
 
 def extract_program(response: str) -> str | None:
@@ -75,25 +51,26 @@ def extract_program(response: str) -> str | None:
 
 
 @dataclass(frozen=True)
-class _Plan:
-    """The processes that test one program, and what their results must show."""
+class _Functions:
+    """Function tests: HumanEval's `check` (with an entry point) or MBPP-style asserts."""
 
-    jobs: tuple[tuple[str, str], ...]  # (source, stdin) of each process; empty when there is no program
-    total: int  # number of tests
-    nonce: str = ""  # harness runs: test i passed when stdout has the line f"{nonce} pass {i}"
-    outputs: tuple[str, ...] = ()  # stdin/stdout runs: the expected output of each job
+    tests: tuple[str, ...]
+    entry_point: str = ""
+    helpers: str = ""  # trusted code run before the tests, in the test process
+    setup: str = ""  # run after the program, in the program's process (MBPP's test_setup_code)
 
 
-def _harness_tests(meta: Mapping[str, Any]) -> tuple[str, list[str]] | None:
-    """(setup code, test sources) from HumanEval- or MBPP-style metadata; None when it has neither."""
+def _functions(meta: Mapping[str, Any]) -> _Functions | None:
+    """Function tests from HumanEval- or MBPP-style metadata; None when it has neither."""
     setup = meta.get("test_setup_code")
     setup = setup if isinstance(setup, str) else ""
     test, entry_point = meta.get("test"), meta.get("entry_point")
     if isinstance(test, str) and isinstance(entry_point, str) and entry_point.isidentifier():
-        return setup, [f"{test}\n\ncheck({entry_point})\n"]
+        helpers = meta.get("prompt_code")
+        return _Functions((test,), entry_point, helpers if isinstance(helpers, str) else "", setup)
     tests = meta.get("test_list")
     if isinstance(tests, list) and tests and all(isinstance(t, str) for t in tests):
-        return setup, list(tests)
+        return _Functions(tuple(tests), setup=setup)
     return None
 
 
@@ -112,36 +89,15 @@ def _io_cases(meta: Mapping[str, Any]) -> list[tuple[str, str]] | None:
     return pairs
 
 
-def _plan(response: str, sample: Sample) -> _Plan | None:
-    """How to test the response's program on the sample; None when the sample has no usable tests."""
-    harness, cases = _harness_tests(sample.meta), _io_cases(sample.meta)
-    if harness is None and cases is None:
-        return None
-    total = len(harness[1]) if harness is not None else len(cases or ())
-    program = extract_program(response)
-    if program is None:
-        return _Plan((), total)
-    if harness is not None:
-        setup, tests = harness
-        nonce = secrets.token_hex(16)
-        source = _HARNESS.format(setup=setup, program=program, tests=tests)
-        return _Plan(((source, nonce + "\n"),), total, nonce=nonce)
-    assert cases is not None
-    return _Plan(tuple((program, stdin) for stdin, _ in cases), total, outputs=tuple(out for _, out in cases))
-
-
 def _normalize(output: str) -> str:
     return "\n".join(line.rstrip() for line in output.strip().splitlines())
 
 
-def _passed(plan: _Plan, results: Sequence[RunResult]) -> int:
-    """How many of the plan's tests its processes passed."""
-    if plan.nonce:
-        lines = set(results[0].stdout.splitlines())
-        return sum(f"{plan.nonce} pass {index}" in lines for index in range(plan.total))
+def _io_passed(results: Sequence[RunResult], cases: Sequence[tuple[str, str]]) -> int:
+    """How many stdin/stdout cases the program's runs passed: exit 0 and the expected output."""
     return sum(
         result.status == "ok" and _normalize(result.stdout) == _normalize(expected)
-        for result, expected in zip(results, plan.outputs, strict=True)
+        for result, (_, expected) in zip(results, cases, strict=True)
     )
 
 
@@ -153,26 +109,42 @@ def score_many(
     workers: int | None = None,
     limits: SandboxLimits | None = None,
 ) -> list[float | None]:
-    """Score many responses at once, `workers` sandboxed processes at a time (default: one per core).
+    """Score many responses at once, `workers` sandboxed runs at a time (default: one per core).
 
     Each score is 1.0 or 0.0 (all tests passed or not), or with `fraction` the fraction passed; None for
-    a sample without usable tests.
+    a sample without usable tests. Raises `aha.sandbox.IsolationError` on a host that cannot isolate
+    programs (unless AHA_SANDBOX_UNSAFE=1).
     """
-    plans = [_plan(response, sample) for response, sample in zip(responses, samples, strict=True)]
-    jobs = [job for plan in plans if plan is not None for job in plan.jobs]
-    results: list[RunResult] = []
-    if jobs:
-        with Sandbox(limits or DEFAULT_LIMITS, workers) as sandbox:
-            results = sandbox.run_many(jobs)
-    scores: list[float | None] = []
-    cursor = 0
-    for plan in plans:
-        if plan is None:
-            scores.append(None)
-            continue
-        passed = _passed(plan, results[cursor : cursor + len(plan.jobs)]) if plan.jobs else 0
-        cursor += len(plan.jobs)
-        scores.append(passed / plan.total if fraction else float(passed == plan.total))
+    plans: list[tuple[int, Any] | None] = []  # (number of tests, futures) per response
+    with Sandbox(limits or DEFAULT_LIMITS, workers) as sandbox:
+        for response, sample in zip(responses, samples, strict=True):
+            functions, cases = _functions(sample.meta), _io_cases(sample.meta)
+            if functions is None and cases is None:
+                plans.append(None)
+                continue
+            program = extract_program(response)
+            total = len(functions.tests) if functions is not None else len(cases or ())
+            if program is None:
+                plans.append((total, None))
+            elif functions is not None:
+                kwargs = {"entry_point": functions.entry_point, "helpers": functions.helpers, "setup": functions.setup}
+                plans.append((total, sandbox.submit_tests(program, functions.tests, **kwargs)))
+            else:
+                plans.append((total, (cases, [sandbox.submit(program, stdin) for stdin, _ in cases or ()])))
+        scores: list[float | None] = []
+        for plan in plans:
+            if plan is None:
+                scores.append(None)
+                continue
+            total, work = plan
+            if work is None:
+                passed = 0
+            elif isinstance(work, tuple):
+                passed = _io_passed([future.result() for future in work[1]], work[0])
+            else:
+                result: TestsResult = work.result()
+                passed = len(result.passed)
+            scores.append(passed / total if fraction else float(passed == total))
     return scores
 
 

@@ -2,7 +2,8 @@
 
 The expression is parsed with Python's `ast` and walked through a whitelist (integer literals, the four
 binary operators, unary minus); it is never evaluated by Python. Arithmetic is exact (fractions); a
-division by zero or an over-long input scores 0.
+division by zero or an over-long input scores 0. An answer written "expr = N" scores only when N is the
+expression's value (a wrong stated result is a wrong answer, even when expr itself reaches the target).
 """
 
 from __future__ import annotations
@@ -69,10 +70,28 @@ def countdown(response: str, sample: Sample) -> float | None:
     expression = answer_tag(after_reasoning(response))
     if expression is None:
         return 0.0
-    if "=" in expression.rstrip("= "):  # "a + b = 17": judge the left-hand side
-        expression = expression.split("=")[0]
+    stated = None
+    if "=" in expression.rstrip("= "):  # "a + b = 17": the left side is judged, the stated result must hold
+        expression, _, rest = expression.partition("=")
+        stated = _stated_result(rest)
+        if stated is None:
+            return 0.0
     result = evaluate(expression)
     if result is None:
         return 0.0
     value, used = result
+    if stated is not None and stated != value:
+        return 0.0  # "99 - 46 - 13 = 41": a wrong claim about its own value
     return 1.0 if value == target and Counter(used) == Counter(nums) else 0.0
+
+
+def _stated_result(text: str) -> Fraction | None:
+    """The number after "=" in "expr = N" (also "expr = N = N"); None when it is not one number."""
+    sides = [side.strip() for side in text.split("=") if side.strip()]
+    if not sides or len(sides[-1]) > MAX_EXPRESSION_CHARS:
+        return None
+    try:
+        values = {Fraction(side) for side in sides}
+    except (ValueError, ZeroDivisionError):
+        return None
+    return values.pop() if len(values) == 1 else None

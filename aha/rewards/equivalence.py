@@ -1,10 +1,11 @@
-"""Math answers compared: normalise an answer's text, then decide whether two answers are equivalent.
+"""Math answers compared: normalise an answer's text, then decide cheaply whether two answers are equivalent.
 
 `normalize` undoes notation that does not change the value (full-width characters, `\\dfrac`,
-`\\left`/`\\right`, `\\text{}`, units, degrees, thousands separators, trailing punctuation, `x = 3`, mixed
-numbers, `a \\times 10^{b}`, times of day); `quick_equivalent` decides equal strings and equal numbers
-(exact rationals) in microseconds, or returns None; `symbolic_equivalent` asks math-verify (sympy), which
-can be slow without bound, so `aha.rewards.grader` runs it in worker processes with a time limit.
+`\\left`/`\\right`, `\\text{}`, units, degrees (as radians inside trigonometric functions), thousands
+separators, trailing punctuation, `x = 3`, mixed numbers, `a \\times 10^{b}`, times of day); `forms` pairs up what
+to compare (two equations as equations); `quick_equivalent` decides equal strings, equal numbers (exact
+rationals, or a decimal of 4+ significant digits read as rounded) and times of day in microseconds, or returns
+None. `aha.rewards.symbolic` decides the rest with math-verify.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
-from aha.rewards.answers import last_boxed
+from aha.rewards.answers import final_boxed
 
 _BARE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
 _MATH_WORDS = frozenset(
@@ -72,6 +73,8 @@ _REPLACE = {
 _DROP = re.compile(r"\\left|\\right|\\displaystyle|\\!|\\,|\\;|\\:|\\quad|\\qquad")
 _TEXT = re.compile(r"\\(?:text|textbf|textrm|textnormal|textit|mbox|mathrm|mathbf|operatorname)\s*\{([^{}]*)\}")
 _DEGREES = re.compile(r"\^\s*\{?\\circ\}?|\\circ|\\degree|\s*degrees?\b")
+_TRIG = re.compile(r"\\?(?:arc)?(?:sin|cos|tan|cot|sec|csc)h?\b")
+_ANGLE = re.compile(r"(\d+(?:\.\d+)?|\{[^{}]*\})\s*(?:\^\s*\{?\s*\\circ\s*\}?|\\circ|\\degree)")
 _UNITS = (
     "cm|m|km|mm|kg|g|mg|lb|lbs|pounds?|ounces?|oz|s|sec|seconds?|minutes?|mins?|hours?|hrs?|days?|weeks?|"
     "months?|years?|dollars?|cents?|euros?|yuan|units?|inches|inch|in|feet|foot|ft|yards?|yd|meters?|metres?|"
@@ -80,12 +83,17 @@ _UNITS = (
 )
 _TRAILING_UNIT = re.compile(rf"^(.*?[\d}}])\s*(?:\\?\s*(?:{_UNITS}))(?:\s*\^\s*\{{?[23]\}}?|²|³)?$", re.IGNORECASE)
 _ASSIGNMENT = re.compile(r"^[a-zA-Z](?:_\{?\w+\}?)?\s*=\s*(?!.*=)")
+_REVERSED_ASSIGNMENT = re.compile(r"^([^=]+?)\s*=\s*(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?\w+\}?)?$")
+_NAME_SIDE = re.compile(  # what an equation may define: y, a_n, \\theta, f(x); not \\sin(x)
+    r"^(?:[A-Za-z](?:\([A-Za-z]\))?|\\(?!(?:arc)?(?:sin|cos|tan|cot|sec|csc|log|ln|exp|sqrt)h?\b)[A-Za-z]+)(?:_\{?[\w\\]+\}?)?$"
+)
 _THOUSANDS = re.compile(r"^-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
+_GROUPED = re.compile(r"(?<![\d.,])[1-9]\d{0,2}(?:,\d{3})+(?![\d,])")
 _SPACED_THOUSANDS = re.compile(r"^-?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
 _MIXED_LATEX = re.compile(r"^(-?)(\d+)\s*\\frac\s*\{(\d+)\}\s*\{(\d+)\}$")
 _MIXED_PLAIN = re.compile(r"^(-?)(\d+)\s+(\d+)\s*/\s*(\d+)$")
 _SCIENTIFIC = re.compile(r"^(-?\d+(?:\.\d+)?)\s*(?:\\times|\\cdot|\*|x)\s*10\s*\^\s*\{?\s*(-?\d+)\s*\}?$")
-_TIME = re.compile(r"^(\d{1,2}):(\d{2})\s*(?:\\?\s*(a\.?\s*m\.?|p\.?\s*m\.?))?$", re.IGNORECASE)
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?\s*(?:\\?\s*(a\.?\s*m\.?|p\.?\s*m\.?))?$", re.IGNORECASE)
 _CHOICE = re.compile(r"^\(?([A-Ea-e])\)?$")
 _RELATIONS = (
     (re.compile(r"\\lt\b"), "<"),
@@ -101,7 +109,9 @@ _MATRIX = re.compile(
 )
 _MARKDOWN_BOLD = re.compile(r"\*\*(.+?)\*\*")
 _PERCENT_WORDS = re.compile(r"\s*\b(?:percent|percentage|pct)\b\.?$", re.IGNORECASE)
-_SQRT_PAREN = re.compile(r"\\sqrt\s*\(([^()]*)\)")
+_NUMBER_TIMES_PAREN = re.compile(r"(?<![_^\w.])(\d+(?:\.\d+)?)\s*\((?=\s*[-\d\\])")
+_SQRT_PAREN = re.compile(r"\\sqrt\s*(\[[^\[\]]*\])?\s*\(([^()]*)\)")
+_ROOT_DIGIT = re.compile(r"\\sqrt\s*(\[[^\[\]]*\])\s*(\d+)")
 _EXP_CALL = re.compile(r"(?<![\\A-Za-z])exp\s*\(([^()]*)\)")
 _BARE_PI = re.compile(r"(?<![\\A-Za-z])pi(?![A-Za-z])")
 _BETWEEN = re.compile(r"(-?[\w.\\{}]+)\s*(\\leq|<)\s*([a-zA-Z])\s*(\\leq|<)\s*(-?[\w.\\{}]+)")
@@ -116,17 +126,34 @@ class Normalized:
     percent: bool = False  # the answer was written as a percentage
 
 
+def _radians(angle: re.Match[str]) -> str:
+    """ "30" (degrees) -> "\\frac{\\pi}{6}"; an angle that is not a plain number -> "\\frac{(a)\\pi}{180}"."""
+    degrees = angle.group(1)
+    try:
+        turn = Fraction(Decimal(degrees)) / 180
+    except (InvalidOperation, ValueError):
+        return f"\\frac{{({degrees.strip('{}')})\\pi}}{{180}}"
+    pi = "\\pi" if turn.numerator == 1 else f"{turn.numerator}\\pi"
+    return pi if turn.denominator == 1 else f"\\frac{{{pi}}}{{{turn.denominator}}}"
+
+
+_UNIT_WORDS_AFTER = re.compile(  # "... \\text{radians}\\ \\text{per second}" after an expression
+    r"^(.*?[\w})\]])(?:\s|\\ |\\,|\\;)*"
+    r"(?:\\(?:text|mathrm|mbox)\s*\{\s*[A-Za-z]+(?:\s+[A-Za-z]+)*\s*\}(?:\s|\\ |\\,)*)+$"
+)
+
+
 def _unwrap(text: str) -> str:
     text = text.strip()
     for left, right in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
         if text.startswith(left) and text.endswith(right) and len(text) >= len(left) + len(right):
             text = text[len(left) : len(text) - len(right)].strip()
-    boxed = last_boxed(text) if text.startswith(("\\boxed", "\\fbox")) else None
-    return boxed if boxed is not None else text
+    boxed = final_boxed(text) if text.startswith(("\\boxed", "\\fbox")) else None
+    return boxed[1] if boxed is not None else text  # "\\boxed{2}, \\boxed{3}" is "2, 3", not "3"
 
 
 @functools.lru_cache(maxsize=65536)
-def normalize(answer: str, decimal_comma: bool = False) -> Normalized:
+def normalize(answer: str, decimal_comma: bool = False, keep_equation: bool = False) -> Normalized:
     """A canonical form of an answer string (see the module docstring for what is undone).
 
     >>> normalize("\\\\$1,234.50.")
@@ -141,11 +168,18 @@ def normalize(answer: str, decimal_comma: bool = False) -> Normalized:
     text = re.sub(r",\\!\s*", ",", text).replace("{,}", ",")  # 10,\!000 and 10{,}000: thousands
     text = _DROP.sub("", text).replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
     text = re.sub(r"(?<!\\)\\ ", " ", text).replace("~", " ")
+    units = _UNIT_WORDS_AFTER.match(text)
+    if units and not _TEXT.fullmatch(units.group(1).strip()):  # "\\frac{6\\pi}{x} \\text{radians per second}"
+        text = units.group(1)
     for _ in range(3):
         text = _TEXT.sub(r"\1", text)
     text = text.replace("\\$", "").replace("$", "").strip()
     text = _MARKDOWN_BOLD.sub(r"\1", text)
+    if "=" in text and not re.search(r"[(\[][^()\[\]]*\d,\d", text):  # 36x^2 + 64y^2 = 2,304; not (2,500)
+        text = _GROUPED.sub(lambda m: m.group(0).replace(",", ""), text)
     text = text.rstrip(" .,;!:").lstrip(":").strip()
+    if _TRIG.search(text):  # \\sin 30^\\circ is \\sin(\\pi/6), not \\sin(30)
+        text = _ANGLE.sub(_radians, text)
     text = _DEGREES.sub("", text).strip()
     percent = False
     text = _PERCENT_WORDS.sub("%", text)
@@ -156,18 +190,22 @@ def normalize(answer: str, decimal_comma: bool = False) -> Normalized:
         text = unit.group(1).strip()
     if text.endswith(("\\%", "%")):
         percent, text = True, text.removesuffix("%").removesuffix("\\").strip()
-    text = _ASSIGNMENT.sub("", text).strip()
+    if not keep_equation:  # "x = 3" and "3 = x" answer 3; an equation compared with an equation keeps both sides
+        text = _ASSIGNMENT.sub("", text).strip()
+        text = _value_of_reversed_assignment(text)
     for relation, symbol in _RELATIONS:
         text = relation.sub(lambda _, symbol=symbol: symbol, text)
     text = _MATRIX.sub(lambda m: "\\begin{pmatrix}" + (m.group(1) or m.group(2)) + "\\end{pmatrix}", text)
     text = re.sub(r"(?<=\d),?\s+and\s+(?=-?\d)", ", ", text)
-    text = _SQRT_PAREN.sub(r"\\sqrt{\1}", text)
+    text = _NUMBER_TIMES_PAREN.sub(r"\1\\cdot (", text)  # 36(64) is 36 times 64 (the parser adds them)
+    text = _SQRT_PAREN.sub(lambda m: f"\\sqrt{m.group(1) or ''}{{{m.group(2)}}}", text)
+    text = _ROOT_DIGIT.sub(r"\\sqrt\1{\2}", text)
     text = _EXP_CALL.sub(r"e^{\1}", text)
     text = _BARE_PI.sub(r"\\pi", text)
     text = re.sub(r"\+\s*-", "-", text)
     text = re.sub(r"(?<![\d.])(\d+)\.0+(?![\d.])", r"\1", text)  # 14.0 -> 14
     text = re.sub(r"(?<![\w.])1(?=[a-z]\b)", "", text)  # 14 - 1i -> 14 - i
-    between = _BETWEEN.fullmatch(text)
+    between = None if keep_equation else _BETWEEN.fullmatch(text)
     if between:
         low, left, right, high = between.group(1, 2, 4, 5)
         text = f"{'(' if left == '<' else '['}{low},{high}{')' if right == '<' else ']'}"
@@ -182,6 +220,7 @@ def normalize(answer: str, decimal_comma: bool = False) -> Normalized:
         text = complex_j.group(1) + "i"
     if _THOUSANDS.match(text):
         text = text.replace(",", "")
+
     elif decimal_comma and _DECIMAL_COMMA.match(text):
         text = text.replace(",", ".")
     elif _SPACED_THOUSANDS.match(text):
@@ -195,9 +234,10 @@ def normalize(answer: str, decimal_comma: bool = False) -> Normalized:
         text = f"{scientific.group(1)}e{scientific.group(2)}"
     clock = _TIME.match(text)
     if clock:
-        hours, minutes, half = clock.groups()
+        hours, minutes, seconds, half = clock.groups()
+        seconds = "" if seconds in (None, "00") else f":{seconds}"
         half = "" if half is None else " " + half.replace(".", "").replace(" ", "").lower()
-        text = f"{int(hours)}:{minutes}{half}"
+        text = f"{int(hours)}:{minutes}{seconds}{half}"
     choice = _CHOICE.match(text)
     if choice:
         text = choice.group(1).upper()
@@ -239,7 +279,25 @@ def _numbers_equal(pred: Normalized, ref: Normalized) -> bool | None:
     candidates = {p}
     if pred.percent != ref.percent:  # 50% and 0.5 are the same answer; so are 50% and 50
         candidates |= {p / 100} if pred.percent else {p * 100}
-    return any(c == r or abs(c - r) <= abs(r) * Fraction(1, 10**6) for c in candidates)
+    last_place = rounded_decimals(pred.text, ref.text)
+    return any(
+        c == r or abs(c - r) <= abs(r) * Fraction(1, 10**6) or (last_place and abs(c - r) <= last_place)
+        for c in candidates
+    )
+
+
+def rounded_decimals(pred: str, ref: str) -> Fraction | None:
+    """How far a prediction written in decimals may be from an exact reference (one without decimals): one
+    unit in the last place of its coarsest decimal, when it writes at least 4 significant digits, so it reads
+    as the value rounded or cut, as a person would (1.732 for \\sqrt{3}, 0.3333 for 1/3; 3.14 is not \\pi, and
+    9999.857142857143 is not 10000). A one-digit decimal (0.5) may stand beside them. None: no such reading."""
+    decimals = re.findall(r"\d*\.\d+", pred)
+    if not decimals or re.search(r"\d\.\d", ref):
+        return None
+    digits = [len(d.replace(".", "").lstrip("0")) for d in decimals]
+    if max(digits) < 4 or any(2 <= n <= 3 for n in digits):
+        return None
+    return Fraction(1, 10 ** min(len(d.split(".")[1]) for d in decimals))
 
 
 _WORDS = re.compile(r"^[A-Za-z][A-Za-z ]+$")
@@ -248,7 +306,8 @@ _COMMA_DECIMAL = re.compile(r"^-?0,\d+$|^-?\d+,\d{1,2}$|^-?\d+,\d{4,}$")  # neve
 
 def _last_side(pred: Normalized, ref: Normalized) -> tuple[Normalized, Normalized]:
     """ "a = b = 10/9" answers with its last side, unless the reference is an equation too."""
-    if "=" in pred.text and "=" not in ref.text and not re.search(r"[<>!]=|\\[lg]eq|\\neq", pred.text):
+    chain = "=" in pred.text and not _top_level_separator(pred.text)  # "x = 1, y = 2" is a list, not a chain
+    if chain and "=" not in ref.text and not re.search(r"[<>!]=|\\[lg]eq|\\neq", pred.text):
         return Normalized(pred.text.rsplit("=", 1)[1].strip(), pred.percent), ref
     return pred, ref
 
@@ -257,9 +316,85 @@ def _comma_decimal(text: str) -> str:
     return text.replace(",", ".") if _COMMA_DECIMAL.match(text) else text
 
 
+def _value_of_reversed_assignment(text: str) -> str:
+    """ "12 = x" -> "12": a constant assigned to a name, written the other way round."""
+    reversed_assignment = _REVERSED_ASSIGNMENT.match(text)
+    if reversed_assignment and not re.search(r"[A-Za-z]", re.sub(r"\\[A-Za-z]+", "", reversed_assignment.group(1))):
+        return reversed_assignment.group(1).strip()
+    return text
+
+
+def _top_level_separator(text: str) -> bool:
+    """Whether a comma or semicolon outside brackets makes the text a list."""
+    depth = 0
+    for char in text:
+        depth += (char in "([{") - (char in ")]}")
+        if char in ",;" and depth == 0:
+            return True
+    return False
+
+
+def equation_sides(text: str) -> tuple[str, str] | None:
+    """(left, right) of one equation "lhs = rhs"; None for anything else (a value, a list, a chain, a relation)."""
+    if text.count("=") != 1 or re.search(r"[<>!]=|\\[lg]eq|\\neq", text):
+        return None
+    if _top_level_separator(text):
+        return None  # "x = 1, y" is a list
+    left, right = (side.strip() for side in text.split("="))
+    return (left, right) if left and right else None
+
+
+_RELATION = re.compile(r"\\leq|\\geq|<|>")
+
+
+def relation_chain(text: str) -> list[tuple[str, str, str]] | None:
+    """ "1 < 2x \\leq 3" -> [("1", "<", "2x"), ("2x", "\\leq", "3")]; None unless the text is one chain of
+    inequalities (no "=", no list)."""
+    if "=" in text or _top_level_separator(text):
+        return None
+    parts = _RELATION.split(text)
+    relations = _RELATION.findall(text)
+    if not relations or any(not part.strip() for part in parts):
+        return None
+    return [(parts[k].strip(), relations[k], parts[k + 1].strip()) for k in range(len(relations))]
+
+
+def forms(prediction: str, reference: str, decimal_comma: bool = False) -> list[tuple[Normalized, Normalized]]:
+    """The (prediction, reference) forms to compare; the answers are equivalent when any pair is.
+
+    Two equations are compared as equations ("2x + 4y = 3" and "y = -x/2 + 3/4"), and also by their right
+    sides when both left sides are names ("f(x) = 2x + 3" and "y = 2x + 3"); two chains of inequalities as
+    inequalities ("1 < 2x \\leq 3" and "1/2 < x \\leq 1.5") and as intervals. Otherwise an assignment
+    answers with its value ("x = 3" is 3) and "a = b = 10/9" with its last side.
+    """
+    pred_equation = normalize(prediction, decimal_comma, keep_equation=True)
+    ref_equation = normalize(reference, keep_equation=True)
+    pred_sides, ref_sides = equation_sides(pred_equation.text), equation_sides(ref_equation.text)
+    plain = _last_side(normalize(prediction, decimal_comma), normalize(reference))
+    if relation_chain(pred_equation.text) and relation_chain(ref_equation.text):
+        return [(pred_equation, ref_equation), plain]  # as inequalities, and as intervals
+    if pred_sides and ref_sides:
+        pairs = [(pred_equation, ref_equation)]
+        if _NAME_SIDE.match(pred_sides[0]) and _NAME_SIDE.match(ref_sides[0]):
+            pairs.append((Normalized(pred_sides[1], pred_equation.percent), Normalized(ref_sides[1])))
+        return pairs
+    return [plain]
+
+
 def quick_equivalent(prediction: str, reference: str, decimal_comma: bool = False) -> bool | None:
     """Equivalence decided without sympy (strings, numbers, times); None when sympy must decide."""
-    pred, ref = _last_side(normalize(prediction, decimal_comma), normalize(reference))
+    verdicts = [_quick(pred, ref) for pred, ref in forms(prediction, reference, decimal_comma)]
+    if True in verdicts:
+        return True
+    return None if None in verdicts else False
+
+
+def _quick(pred: Normalized, ref: Normalized) -> bool | None:
+    if not pred.text:
+        return False  # an empty answer states nothing, whatever the reference
+    sides = equation_sides(pred.text), equation_sides(ref.text)
+    if sides[0] and sides[1] and sides[0] == sides[1][::-1]:
+        return True  # "2 = x" and "x = 2"
     if pred.text == ref.text or pred.text.replace(" ", "") == ref.text.replace(" ", ""):
         return True
     if any(dots in text for dots in ("\\ldots", "\\cdots", "\\dots", "...") for text in (pred.text, ref.text)):
@@ -275,45 +410,25 @@ def quick_equivalent(prediction: str, reference: str, decimal_comma: bool = Fals
         return numbers
     if to_number(ref.text) is not None and any(w.lower() not in _MATH_WORDS for w in _BARE_WORD.findall(pred.text)):
         return False  # words where a number is due ("__import__('os').system(...) or 5")
-    p_time, r_time = _TIME.match(pred.text), _TIME.match(ref.text)
+    p_time, r_time = _clock_readings(pred.text), _clock_readings(ref.text)
     if p_time and r_time:
-        p_half, r_half = p_time.group(3), r_time.group(3)
-        same_clock = p_time.group(1, 2) == r_time.group(1, 2)
-        return same_clock and (p_half is None or r_half is None or p_half.lower() == r_half.lower())
+        return bool(p_time & r_time)
     return None
 
 
-def symbolic_equivalent(prediction: str, reference: str, decimal_comma: bool = False) -> bool:
-    """math-verify's verdict on the normalised answers (slow: call it through a GraderPool)."""
-    from math_verify import parse, verify
-
-    pred, ref = _last_side(normalize(prediction, decimal_comma), normalize(reference))
-    gold = parse(f"${ref.text}$", parsing_timeout=None) or parse(f"${reference}$", parsing_timeout=None)
-    if not gold:
-        raise ValueError(f"reference {reference!r} does not parse")
-    target = parse(f"${pred.text}$", parsing_timeout=None) or parse(f"${prediction}$", parsing_timeout=None)
-    if not target:
-        return False
-    if verify(gold, target, timeout_seconds=None):
-        return _numerically_consistent(gold[0], target[0])
-    if pred.percent != ref.percent:
-        scaled = f"{pred.text}/100" if pred.percent else f"100*({pred.text})"
-        return bool(verify(gold, parse(f"${scaled}$", parsing_timeout=None), timeout_seconds=None))
-    return False
-
-
-def _numerically_consistent(gold: object, target: object) -> bool:
-    """math-verify compares numbers after rounding to 6 decimals, so 1/2006! "equals" 1/2004!; two constant
-    expressions must also agree to 12 significant digits."""
-    import sympy
-
-    if not (isinstance(gold, sympy.Expr) and isinstance(target, sympy.Expr)):
-        return True
-    if not (gold.is_number and target.is_number):
-        return True
-    a, b = sympy.N(gold, 30), sympy.N(target, 30)
-    try:
-        scale = max(abs(a), abs(b))
-        return bool(abs(a - b) <= scale * sympy.Float("1e-12", 30))
-    except TypeError:  # not comparable (complex with symbols left, nan): keep math-verify's verdict
-        return True
+def _clock_readings(text: str) -> set[int] | None:
+    """The seconds after midnight a time of day may mean: "2:30 PM" and "14:30:00" are one reading,
+    "2:30" without a.m./p.m. is two (2:30 and 14:30); None when the text is not a time."""
+    clock = _TIME.match(text)
+    if not clock:
+        return None
+    hours, minutes, seconds, half = int(clock.group(1)), int(clock.group(2)), int(clock.group(3) or 0), clock.group(4)
+    if hours > 23 or minutes > 59 or seconds > 59:
+        return None
+    if half is not None:
+        hours = hours % 12 + (12 if half.lower().startswith("p") else 0)
+        return {hours * 3600 + minutes * 60 + seconds}
+    readings = {hours * 3600 + minutes * 60 + seconds}
+    if 1 <= hours <= 11:
+        readings.add((hours + 12) * 3600 + minutes * 60 + seconds)
+    return readings

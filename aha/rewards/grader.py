@@ -2,16 +2,15 @@
 
 Three stages, cheapest first:
 
-1. `extract_answer`: the final answer of a response. Only text after the reasoning counts (a response
-   cut off inside `<think>` has no answer, whatever numbers it holds); then `<answer>...</answer>`,
-   the last `\\boxed{}`/`\\fbox{}` (nested braces), GSM8K's `#### x`, a closing phrase ("the answer is",
-   "答案是", "la réponse est", ...), or the whole text when it is short enough to be an answer itself.
+1. `extract_answer` (`aha.rewards.extraction`): the final answer of a response. Only text after the
+   reasoning counts; then `<answer>...</answer>`, the final `\\boxed{}`, GSM8K's `#### x`, a closing
+   phrase ("the answer is", "答案是", "la réponse est", ...), or a short response that is an answer itself.
 2. `normalize` (`aha.rewards.equivalence`, with the equivalence tests): full-width characters, `\\dfrac`,
    `\\left`/`\\right`, `\\text{}`, units, degrees, thousands separators, trailing punctuation, `x = 3`,
    mixed numbers, `a \\times 10^{b}`, times of day.
 3. `equivalent`: equal strings, or equal numbers (exact rationals; percentages also as fractions of 100),
-   decided here in microseconds; everything else goes to math-verify (sympy) in a worker process that
-   is killed at the time limit, so a pathological expression never hangs the caller, in any thread.
+   decided here in microseconds; everything else goes to `aha.rewards.symbolic` (math-verify) in a worker
+   process that is killed at the time limit, so a pathological expression never hangs the caller.
 
 `grade` returns a `Grade` whose status tells a wrong answer from a timeout or an internal error, and
 `GraderPool.grade_many` grades a batch across worker processes.
@@ -22,7 +21,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -32,12 +30,11 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Literal
 
-from aha.rewards.answers import _BOXED as _BOXED_START
-from aha.rewards.answers import MAX_RESPONSE_CHARS, answer_tag, last_boxed
-from aha.rewards.equivalence import _BARE_WORD, _MATH_WORDS, normalize, quick_equivalent, symbolic_equivalent
+from aha.rewards.equivalence import normalize, quick_equivalent
+from aha.rewards.extraction import decimal_comma, extract_answer
+from aha.rewards.symbolic import symbolic_equivalent
 
 MAX_ANSWER_CHARS = 1000  # a longer "answer" is not one; it is graded wrong without parsing
-SHORT_ANSWER_CHARS = 300  # a one-line response this short that reads as math is taken as the answer itself
 DEFAULT_TIMEOUT_S = 5.0
 
 Status = Literal["correct", "wrong", "no_answer", "bad_reference", "timeout", "error"]
@@ -55,178 +52,6 @@ class Grade:
         if self.status in ("timeout", "error", "bad_reference"):
             return None
         return self.status == "correct"
-
-
-# ---------------------------------------------------------------------------------------------- extraction
-
-_GSM8K = re.compile(r"####\s*([^\n]+)")
-_PHRASES = re.compile(
-    r"(?:final answer|the answer|answer)\s*(?:is|:|=)\s*:?"
-    r"|\banswer\s*(?=\\\[|\$)"
-    r"|答案\s*(?:是|为|為|：|:)"
-    r"|(?:la )?réponse(?: finale)?\s*(?:est|:)"
-    r"|(?:la )?respuesta(?: final)?\s*(?:es|:)"
-    r"|(?:die )?antwort\s*(?:ist|lautet|:)",
-    re.IGNORECASE,
-)
-_HEADING = re.compile(r"^[#*\s]*(?:final answer|answer)[*:\s]*\n+\s*([^\n]+)", re.IGNORECASE | re.MULTILINE)
-_SENTENCE_END = re.compile(r"\n|\.(?=\s|$)|。|(?<=[^\\])\$\s*[.,]?\s*(?:\n|$)")
-_SENTENCES = re.compile(r"[^.!?。！？\n]+(?:[.!?。！？]+|\n|$)")
-_CONCLUSION = re.compile(
-    r"\b(?:therefore|thus|hence|so|in conclusion|finally|donc|en conclusion|por lo tanto|also)\b"
-    r"|所以|因此|因而|结论|綜上|综上|لذا|इसलिए",
-    re.IGNORECASE,
-)
-_MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|(?<!\\)\$((?:[^$\\]|\\.)+?)\$|\\\[(.+?)\\\]|\\\((.+?)\\\)", re.DOTALL)
-_BOLD = re.compile(r"\*\*([^*]+)\*\*")
-_LAST_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?")
-_UNIT_TAIL = re.compile(r"^\s*(?:\\?\$|€|%|[^\W\d_]{1,3}(?![^\W\d_])[²³]?|[.,;!。]|\s)*$")
-_PROSE = re.compile(r"^[^\W_]*(?:[\s,.:;!?$€%'’]+[^\W_]*)*$")  # words and punctuation only: no code, no math
-_LEAKED_TOKENS = re.compile(r"<\|[a-z_]+\|>.*$", re.DOTALL)  # a chat template's next turn, leaked
-_CONNECTOR = re.compile(r"\\text\s*\{[^{}]*\}|\\quad|\\qquad|\\[\[\]()]|\$|[\s,;.]|\band\b|\bor\b|\bet\b|和|或")
-_FRENCH = re.compile(r"réponse|donc|est\b", re.IGNORECASE)
-
-
-def _boxed_spans(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, content) of every \\boxed{...}/\\fbox{...} with balanced braces, in order."""
-    spans = []
-    for match in _BOXED_START.finditer(text):
-        depth = 1
-        for index in range(match.end(), len(text)):
-            depth += (text[index] == "{") - (text[index] == "}")
-            if depth == 0:
-                spans.append((match.start(), index + 1, text[match.end() : index].strip()))
-                break
-    return spans
-
-
-def _final_boxed(text: str) -> tuple[int, str] | None:
-    """(position, content) of the last \\boxed{}; boxes just before it that are only joined to it by
-    "and", commas or \\quad ("\\boxed{-2} and \\boxed{1}") are one answer: "-2, 1"."""
-    spans = _boxed_spans(text)
-    if not spans:
-        return None
-    chosen = [spans[-1]]
-    for previous in reversed(spans[:-1]):
-        between = text[previous[1] : chosen[0][0]]
-        if _CONNECTOR.sub("", between).strip():
-            break
-        chosen.insert(0, previous)
-    return chosen[0][0], ", ".join(content for _, _, content in chosen)
-
-
-_CJK_TEXT = re.compile(r"[\u3000-\u30ff\u3400-\u9fff\uac00-\ud7af\uff00-\uffef]+")
-_NAME = re.compile(r"^[A-Za-z]+(?: [A-Za-z]+){0,2}$")
-_LEADING = re.compile(r"^(?:\$((?:[^$\\]|\\.)+?)\$|(-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?%?))(?=\s+[^\W\d_]{2,})")
-
-
-def _looks_like_an_answer(text: str) -> bool:
-    """Math only: no bare words beyond function names (after units are dropped), no CJK text."""
-    normalized = normalize(text).text
-    if _CJK_TEXT.search(normalized):
-        return False
-    return all(word.lower() in _MATH_WORDS for word in _BARE_WORD.findall(normalized))
-
-
-def _clean(answer: str) -> str:
-    """The answer inside a phrase's rest of sentence: "42 the reasoning ..." -> "42", "the volume is 120"
-    -> "120", "每份应该是 (\\frac{2}{5}) 吨" -> "(\\frac{2}{5})"."""
-    answer = answer.strip()
-    if _looks_like_an_answer(answer) or _NAME.match(normalize(answer).text):
-        return answer
-    leading = _LEADING.match(answer)
-    if leading:
-        return (leading.group(1) or leading.group(2)).strip()
-    for copula in (" is ", " equals ", " est ", "是", "为", "為"):
-        if copula in answer:
-            return _clean(answer.rsplit(copula, 1)[1])
-    span = _MATH_SPAN.search(answer)
-    if span:
-        return next(g for g in span.groups() if g is not None).strip()
-    bold = _BOLD.findall(answer)
-    if bold:
-        return bold[-1].strip()
-    without_cjk = _CJK_TEXT.sub(" ", answer).strip(" .,。")
-    if without_cjk and _looks_like_an_answer(without_cjk):
-        return without_cjk
-    number = _LAST_NUMBER.match(answer)
-    return number.group(0) if number else answer
-
-
-def _from_sentence(sentence: str) -> str | None:
-    """The answer a concluding sentence states: its last math span, bold text or number."""
-    spans = _MATH_SPAN.findall(sentence)
-    if spans:
-        return next(g for g in spans[-1] if g).strip()
-    bold = _BOLD.findall(sentence)
-    if bold:
-        return bold[-1].strip()
-    numbers = _LAST_NUMBER.findall(sentence)
-    return numbers[-1] if numbers else None
-
-
-def extract_answer(response: str) -> str | None:
-    """The answer a response commits to, as written (not normalised); None when it gives none.
-
-    >>> extract_answer("<think> maybe \\\\boxed{3} </think> The answer is \\\\boxed{4}.")
-    '4'
-    >>> extract_answer("<think> 2 + 2 = 4, so")  # cut off inside the reasoning: no answer
-    """
-    response = _LEAKED_TOKENS.sub("", response[-MAX_RESPONSE_CHARS:])
-    if "<think>" in response and "</think>" not in response:
-        return None
-    cut = response.rfind("</think>")
-    text = response if cut < 0 else response[cut + len("</think>") :]
-    tagged = answer_tag(text)
-    if tagged is not None:
-        boxed = last_boxed(tagged)
-        return boxed if boxed is not None else tagged
-    phrases = list(_PHRASES.finditer(text))
-    boxed = _final_boxed(text)
-    if boxed is not None and not (phrases and phrases[-1].start() > boxed[0]):
-        return boxed[1]
-    gsm8k = _GSM8K.findall(text)
-    if gsm8k:
-        return gsm8k[-1].strip()
-    heading = list(_HEADING.finditer(text))
-    if heading and (not phrases or heading[-1].start() > phrases[-1].start()):
-        return _clean(heading[-1].group(1))
-    if phrases:
-        rest = text[phrases[-1].end() :].strip()
-        span = _MATH_SPAN.match(rest)
-        if span:
-            return next(g for g in span.groups() if g is not None).strip()
-        end = _SENTENCE_END.search(rest)
-        answer = (rest[: end.start()] if end else rest).strip()
-        if answer:
-            return _clean(answer)
-    stripped = text.strip()
-    if stripped and "\n" not in stripped and len(stripped) <= SHORT_ANSWER_CHARS:
-        if _looks_like_an_answer(stripped) or _NAME.match(normalize(stripped).text):
-            return stripped
-        without_cjk = _CJK_TEXT.sub(" ", stripped).strip(" .,。")
-        one_clause = len(stripped) <= 60 and not re.search("[。！？；，：]", stripped.rstrip("。"))
-        if one_clause and without_cjk != stripped and without_cjk and _looks_like_an_answer(without_cjk):
-            return without_cjk  # "计划的比例为13/28", "地块面积 = 72000 / 18 = 4000千克"
-        numbers = list(_LAST_NUMBER.finditer(stripped))
-        if numbers and not _MATH_SPAN.search(stripped):  # a sentence ending in its answer: "so it is 1,000.99m²"
-            last = numbers[-1]
-            before, after = stripped[: last.start()], stripped[last.end() :]
-            if _PROSE.match(before) and not before[-1:].isalpha() and _UNIT_TAIL.match(after):
-                return last.group(0)
-    spans = list(_MATH_SPAN.finditer(text))
-    if spans and len(text) - spans[-1].end() < 60 and not re.search(r"\d", text[spans[-1].end() :]):
-        last_sentence = _SENTENCES.findall(text.strip())[-1:] or [""]
-        if spans[-1].group(0) in last_sentence[0] or len(text) - spans[-1].end() < 3:
-            return next(g for g in spans[-1].groups() if g is not None).strip()
-    sentences = [s.strip() for s in _SENTENCES.findall(text) if s.strip()]
-    for sentence in sentences[-2:][::-1]:
-        marker = list(_CONCLUSION.finditer(sentence))
-        if marker:
-            found = _from_sentence(sentence[marker[-1].end() :])
-            if found:
-                return found
-    return None
 
 
 # ------------------------------------------------------------------------------------------- worker pool
@@ -357,13 +182,16 @@ class GraderPool:
         waiting: list[tuple[int, str]] = []
         for response, reference in pairs:
             answer = extract_answer(response)
-            if answer is None:
+            if answer is None or not normalize(answer).text:  # "\\boxed{}" states nothing
                 grades.append(Grade("no_answer"))
+                continue
+            if not normalize(reference).text:
+                grades.append(Grade("bad_reference", answer, "the reference is empty"))
                 continue
             if len(answer) > MAX_ANSWER_CHARS:
                 grades.append(Grade("wrong", answer[:100]))
                 continue
-            comma = _decimal_comma(response)
+            comma = decimal_comma(response)
             try:
                 quick = quick_equivalent(answer, reference, comma)
             except Exception as exc:
@@ -397,11 +225,6 @@ class GraderPool:
             idle, self._idle = self._idle, []
         for worker in idle:
             worker.close()
-
-
-def _decimal_comma(response: str) -> bool:
-    """Whether "3,5" means 3.5 here: only in French text (where a thousands separator is a space)."""
-    return bool(_FRENCH.search(response[-300:])) and "réponse" in response.lower()
 
 
 class _Cache:

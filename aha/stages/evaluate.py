@@ -1,14 +1,18 @@
 """`aha eval`: pass@1 over k samples, unbiased pass@k, cons@k and greedy accuracy on shipped benchmarks.
 
-Every completion is written to `<out>/<benchmark>.samples.jsonl` as soon as its prompt's group is graded,
-so a killed evaluation resumes where it stopped: prompts whose samples are all on disk are not sampled
-again, and seeds are derived from each prompt's position in the benchmark, so the resumed samples are
-the ones an uninterrupted run draws. The summary goes to `summary.json`, `summary.md` and the terminal.
+Every completion is appended to `<out>/<benchmark>.samples.jsonl` as soon as its prompt's group is graded,
+so a killed evaluation resumes where it stopped: samples on disk are not drawn again, and seeds derive
+from each prompt's position in the benchmark and each sample's index, so the resumed samples are the ones
+an uninterrupted run draws. Records are never removed or rewritten: a rerun with fewer samples or a
+smaller limit summarises the samples it asks for and keeps the others. `aha eval` binds the directory to
+what produced it (`aha.evaluation.fingerprint`): another model, template or sampling setting is refused.
+The summary goes to `summary.json`, `summary.md` and the terminal.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,9 +20,11 @@ from typing import Any
 
 from aha.data.jsonl import write_record
 from aha.data.templates import get_template
-from aha.errors import ConfigError
-from aha.evaluation.benchmarks import get_benchmark, load_benchmark
+from aha.errors import ConfigError, DataError
+from aha.evaluation.benchmarks import SETS, get_benchmark, load_benchmark
+from aha.evaluation.fingerprint import claim, sha256_of
 from aha.evaluation.metrics import Estimate, cons_at_k, mean_with_stderr, pass_at_1, pass_at_k_over_problems
+from aha.files import write_text_atomically
 from aha.models import DEFAULT_MODEL
 from aha.ranges import COUNT, SEED, TEMPERATURE, TOP_P, out_of_range, raise_problems
 from aha.rewards import get_batch
@@ -96,51 +102,91 @@ def extracted_answer(reward: str, response: str) -> str | None:
     return None
 
 
-def _read_done(path: Path) -> list[dict[str, Any]]:
-    records = []
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:  # a line cut short by a kill
-                break
-    return records
-
-
-def _complete_groups(records: list[dict[str, Any]], sizes: dict[str, int]) -> list[dict[str, Any]]:
-    """The records of prompts whose every sample of a mode is on disk (a group cut by a kill is redone)."""
-    counts: dict[tuple[str, str], int] = {}
-    for r in records:
-        counts[r["id"], r["mode"]] = counts.get((r["id"], r["mode"]), 0) + 1
-    return [r for r in records if r["mode"] in sizes and counts[r["id"], r["mode"]] == sizes[r["mode"]]]
-
-
-def sample_benchmark(cfg: EvalConfig, name: str, engine: Any, template: Any, tokenizer: Any, progress=None) -> list:
-    """Sample and grade what is not on disk yet; return every record of the benchmark."""
+def sampling_runs(cfg: EvalConfig) -> list[tuple[str, Any]]:
+    """(mode, SamplingParams) of each kind of record: k samples, and one greedy completion when asked."""
     from aha.rollout.engine import SamplingParams
 
-    bench = get_benchmark(name)
-    samples = load_benchmark(name, cfg.limit)
-    path = Path(cfg.out) / f"{name}.samples.jsonl"
-    grade = get_batch(bench.reward)
     runs = [("sampled", SamplingParams(n=cfg.samples, temperature=cfg.temperature, top_p=cfg.top_p,
                                        max_new_tokens=cfg.max_new_tokens, seed=cfg.seed))]  # fmt: skip
     if cfg.greedy:
         runs.append(("greedy", SamplingParams(n=1, temperature=0.0, max_new_tokens=cfg.max_new_tokens)))
-    records = _complete_groups(_read_done(path), {mode: params.n for mode, params in runs})
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return runs
+
+
+def fingerprint(cfg: EvalConfig, model_path: str) -> dict[str, Any]:
+    """What decides the samples of this evaluation (see aha.evaluation.fingerprint); reads no model."""
+    from aha.devices import resolve_device, resolve_dtype
+    from aha.models.load import model_files
+
+    (_, sampled), *_ = sampling_runs(cfg)
+    return {
+        "model": {"sha256": sha256_of(model_files(model_path)), "source": model_path},
+        "template": cfg.template,
+        "system": cfg.system,
+        "think": cfg.think,
+        "dtype": str(resolve_dtype(cfg.dtype, resolve_device(cfg.device))).removeprefix("torch."),
+        "temperature": sampled.temperature,
+        "top_p": sampled.top_p,
+        "top_k": sampled.top_k,
+        "max_new_tokens": sampled.max_new_tokens,
+        "seed": sampled.seed,
+        "benchmarks": {name: sha256_of([SETS / get_benchmark(name).file]) for name in cfg.benchmarks},
+    }
+
+
+def _is_record(line: bytes) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:  # JSONDecodeError, or UnicodeDecodeError from a character cut in two
+        return False
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """Every record of a samples file, in file order.
+
+    A writer killed mid-line leaves an unfinished last line, which holds no finished record: it is cut off
+    (or, when it is a whole record short of its newline only, the newline is added), so that appends start
+    on a line of their own. Nothing else is ever removed."""
+    if not path.is_file():
+        return []
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    if end < len(data):
+        with open(path, "r+b") as handle:
+            if _is_record(data[end:]):
+                handle.seek(0, os.SEEK_END)
+                handle.write(b"\n")
+                data += b"\n"
+            else:
+                handle.truncate(end)
+                data = data[:end]
+    records = []
+    for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            raise DataError(f"{path}:{number}: invalid JSON ({error.msg}); evaluate into another --out") from error
+    return records
+
+
+def sample_benchmark(cfg: EvalConfig, name: str, engine: Any, template: Any, tokenizer: Any, progress=None) -> list:
+    """Sample and grade what is not on disk yet; return every record of the benchmark, those of earlier
+    runs that this one does not ask for included."""
+    bench = get_benchmark(name)
+    samples = load_benchmark(name, cfg.limit)
+    path = Path(cfg.out) / f"{name}.samples.jsonl"
+    grade = get_batch(bench.reward)
+    records = read_records(path)
+    done = {(r["id"], r["mode"], r["sample_index"]) for r in records}
     with open(path, "a", encoding="utf-8") as handle:
-        for mode, params in runs:
-            counts: dict[str, int] = {}
-            for r in records:
-                if r["mode"] == mode:
-                    counts[r["id"]] = counts.get(r["id"], 0) + 1
-            todo = [(i, s) for i, s in enumerate(samples) if counts.get(s.id, 0) < params.n]
+        for mode, params in sampling_runs(cfg):
+            todo = [(i, s) for i, s in enumerate(samples) if any((s.id, mode, j) not in done for j in range(params.n))]
             if not todo:
                 continue
             ids = [template.encode(s.prompt, tokenizer) for _, s in todo]
             groups = engine.iter_generate(ids, params, prompt_keys=[i for i, _ in todo])
-            for (_, sample), group in zip(todo, groups, strict=True):
+            for (_, sample), drawn in zip(todo, groups, strict=True):
+                group = [c for c in drawn if (sample.id, mode, c.sample_index) not in done]  # only what is missing
                 responses = [template.response(c.text) for c in group]
                 values = grade(responses, [sample] * len(group))
                 for completion, response, value in zip(group, responses, values, strict=True):
@@ -158,16 +204,29 @@ def sample_benchmark(cfg: EvalConfig, name: str, engine: Any, template: Any, tok
                     }
                     write_record(handle, record)
                     records.append(record)
+                    done.add((sample.id, mode, completion.sample_index))
                 if progress is not None:
                     progress(name, mode, 1)
     return records
 
 
+def requested(cfg: EvalConfig, name: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records this evaluation asks for: of its first `limit` prompts, sample indices below `samples`,
+    greedy ones when asked; the first record of each (prompt, mode, index)."""
+    ids = {sample.id for sample in load_benchmark(name, cfg.limit)}
+    sizes = {mode: params.n for mode, params in sampling_runs(cfg)}
+    chosen: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for r in records:
+        if r["id"] in ids and r["sample_index"] < sizes.get(r["mode"], 0):
+            chosen.setdefault((r["id"], r["mode"], r["sample_index"]), r)
+    return list(chosen.values())
+
+
 def summarize(cfg: EvalConfig, name: str, records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Metrics of one benchmark from its sample records."""
+    """Metrics of one benchmark over the records this evaluation asks for (see `requested`)."""
     bench = get_benchmark(name)
     order = {sample.id: index for index, sample in enumerate(load_benchmark(name, cfg.limit))}
-    records = [r for r in records if r["id"] in order]  # a rerun with a smaller --limit reports its own prompts
+    records = requested(cfg, name, records)
     sampled: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         if r["mode"] == "sampled":
@@ -236,8 +295,8 @@ def evaluate_with(
         records = sample_benchmark(cfg, name, engine, template, tokenizer, progress)
         summaries.append(summarize(cfg, name, records))
     config = {**asdict(cfg), "model_path": model_path or cfg.model}
-    (out / "summary.json").write_text(json.dumps({"config": config, "benchmarks": summaries}, indent=2))
-    (out / "summary.md").write_text(markdown(summaries))
+    write_text_atomically(out / "summary.json", json.dumps({"config": config, "benchmarks": summaries}, indent=2))
+    write_text_atomically(out / "summary.md", markdown(summaries))
     return summaries
 
 
@@ -248,6 +307,7 @@ def run(cfg: EvalConfig, progress: Callable[[str, str, int], None] | None = None
 
     keep_freed_memory()  # every micro-batch allocates a fresh key/value cache of the same size
     path = resolve_model(cfg.model)
+    claim(Path(cfg.out), fingerprint(cfg, path))  # before the model loads: a refusal costs nothing
     loaded = load(path, device=cfg.device, dtype=cfg.dtype)
     template = get_template(cfg.template, system=cfg.system, think=cfg.think)
     engine = Engine(loaded.model, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.max_rows, frozen_weights=True)

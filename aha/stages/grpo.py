@@ -2,7 +2,8 @@
 
 The loop below composes the pieces; the math lives in `aha.algo`, the sampler in `aha.rollout`, the
 update in `aha.learn.step`. Every random choice derives from (seed, step, ...), so a run resumed from a
-checkpoint repeats exactly the steps an uninterrupted run would have taken.
+checkpoint repeats exactly the steps an uninterrupted run would have taken. The trainer state beside the
+weights (optimizer, scheduler, RNG, cursor) is safetensors and JSON, never a pickle.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from aha.algo.advantages import zero_variance_groups
 from aha.config import to_dict
 from aha.data.templates import Template, get_template
 from aha.devices import DTYPES, keep_freed_memory, native_bf16, resolve_dtype
-from aha.errors import AhaError, ConfigError
+from aha.errors import AhaError, CheckpointError, ConfigError
 from aha.learn.batch import build_batch
 from aha.learn.optim import OptimConfig, make_optimizer
 from aha.learn.step import UpdateConfig, old_logprobs, update
 from aha.models import DEFAULT_MODEL, LoadedModel, load, save_checkpoint
+from aha.models.checkpoint import TrainerState, read_trainer_state, write_trainer_state
 from aha.ranges import (
     COUNT,
     FRACTION,
@@ -54,7 +56,7 @@ from aha.track.health import is_collapse, repetition_share, step_warnings
 from aha.track.plots import plot_run
 from aha.track.reflection import DEFAULT_WORDS, reflection_rate
 from aha.track.report import write_report
-from aha.track.run_dir import RunDir
+from aha.track.run_dir import RunDir, step_of
 from aha.types import Sample
 
 log = logging.getLogger(__name__)
@@ -497,27 +499,17 @@ class Trainer:
         return records
 
     def save(self, step: int) -> None:
-        def write_state(directory: Path) -> None:
-            torch.save(
-                {
-                    "step": step,
-                    "cursor": self.cursor,
-                    "optimizer": self.optimizer.state_dict(),
-                    "scheduler": self.scheduler.state_dict(),
-                },
-                directory / "trainer_state.pt",
-            )
-
-        save_checkpoint(self.loaded, self.run_dir.checkpoint_path(step), extra=write_state)
+        state = TrainerState.capture(step, self.cursor, self.optimizer, self.scheduler)
+        path = self.run_dir.checkpoint_path(step)
+        save_checkpoint(self.loaded, path, extra=lambda directory: write_trainer_state(directory, state))
         for old in self.run_dir.complete_checkpoints()[: -self.cfg.keep_checkpoints]:
             shutil.rmtree(old)
 
-    def restore(self, checkpoint: Path) -> int:
-        state = torch.load(checkpoint / "trainer_state.pt", weights_only=False)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.cursor = state["cursor"]
-        return int(state["step"])
+    def restore(self, state: TrainerState) -> int:
+        """Load optimizer, scheduler, RNG and cursor (a CheckpointError when they do not fit); the step."""
+        state.apply(self.optimizer, self.scheduler)
+        self.cursor = state.cursor
+        return state.step
 
 
 def _mean(values: list[float]) -> float:
@@ -575,6 +567,30 @@ def step_metrics(
     }
 
 
+def _reference(cfg: GRPOConfig) -> LoadedModel | None:
+    """The frozen reference policy of the KL term, when there is one."""
+    if cfg.update.beta <= 0:
+        return None
+    ref = load(cfg.model, device=cfg.device, dtype=cfg.dtype)
+    ref.model.requires_grad_(False)
+    return ref
+
+
+def _resumed(cfg: GRPOConfig, directory: RunDir, ref: LoadedModel | None) -> tuple[Trainer, int] | None:
+    """A trainer restored from the newest checkpoint whose weights and state read and fit, and its step;
+    None when the run has no checkpoint yet."""
+
+    def open_checkpoint(path: Path) -> tuple[Trainer, int]:
+        state = read_trainer_state(path)
+        if state.step != step_of(path):
+            raise CheckpointError(f"its trainer state is of step {state.step}")
+        trainer = Trainer(cfg, directory, load(path, device=cfg.device, dtype=cfg.dtype), ref)
+        return trainer, trainer.restore(state)
+
+    point = directory.resume_point(open_checkpoint)
+    return None if point is None else point[1]
+
+
 def run(
     cfg: GRPOConfig,
     run_dir: str | Path,
@@ -582,28 +598,31 @@ def run(
     resume: bool = False,
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Train; return the first and last held-out evaluations. resume continues from the last checkpoint."""
+    """Train; return the first and last held-out evaluations.
+
+    resume continues from the newest checkpoint that reads (unreadable ones are skipped with a warning), or
+    from the start, with a warning, when the run has no checkpoint yet. Without resume the directory may be
+    new, or hold a run that failed before its first step; one that got further is refused.
+    """
     directory = RunDir(run_dir)
-    checkpoint = directory.latest_checkpoint() if resume else None
-    if resume and checkpoint is None:
-        raise AhaError(f"{directory.path}: no complete checkpoint to resume from")
+    if resume and not directory.is_run():
+        raise AhaError(f"{directory.path}: not a run directory (no config.yaml)")
     if not resume:
-        if directory.path.exists() and any(directory.path.iterdir()):
-            raise AhaError(f"{directory.path} already holds a run: resume it with --resume or choose another out dir")
-        directory.create(to_dict(cfg))
+        directory.claim(to_dict(cfg))
     torch.manual_seed(cfg.seed)
     if cfg.device == "cpu":
         keep_freed_memory()
-    loaded = load(checkpoint or cfg.model, device=cfg.device, dtype=cfg.dtype)
-    ref = load(cfg.model, device=cfg.device, dtype=cfg.dtype) if cfg.update.beta > 0 else None
-    if ref is not None:
-        ref.model.requires_grad_(False)
-    trainer = Trainer(cfg, directory, loaded, ref)
-    start = 0
-    if checkpoint is not None:
-        start = trainer.restore(checkpoint)
+    ref = _reference(cfg)
+    resumed = _resumed(cfg, directory, ref) if resume else None
+    if resumed is not None:
+        trainer, start = resumed
         directory.truncate_after(start)
     else:
+        if resume:
+            log.warning("%s has no checkpoint yet: starting from step 1", directory.path)
+            directory.create(to_dict(cfg))
+        trainer = Trainer(cfg, directory, load(cfg.model, device=cfg.device, dtype=cfg.dtype), ref)
+        start = 0
         trainer.evaluate(0)
         if cfg.benchmarks.names:
             trainer.evaluate_benchmarks(0)

@@ -8,23 +8,37 @@ run/
   eval_samples.jsonl every held-out completion of every evaluation (prompt id, answer, completion, correct)
   bench.jsonl        shipped-benchmark evaluations (pass@1, greedy, ...), one record per benchmark and step
   bench/step-000020/ their samples and summaries, as `aha eval` writes them
-  checkpoints/step-000020/   Hugging Face layout + trainer_state.pt, written atomically
+  checkpoints/step-000020/   Hugging Face layout + trainer_state.json/.safetensors, written atomically
+  checkpoints/unreadable-step-000040/  a checkpoint a resume skipped as unreadable, kept for inspection
   plots/*.png, report.md
+
+A directory counts as holding a run once a step is logged or a checkpoint written. Before that (a run that
+failed while loading its model, or in its first step) it holds nothing a rerun would not redo, so a rerun
+with the same directory starts afresh in it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from aha.data.jsonl import write_record
-from aha.models.checkpoint import is_partial
+from aha.errors import AhaError, CheckpointError, ModelLoadError
+from aha.files import is_temporary, write_text_atomically
+
+log = logging.getLogger(__name__)
 
 LOGS = ("metrics.jsonl", "samples.jsonl", "eval.jsonl", "eval_samples.jsonl", "bench.jsonl")
+NAMES = {"config.yaml", "checkpoints", "bench", "plots", "report.md", *LOGS}  # what a run writes
+STEP = re.compile(r"step-(\d+)")
+T = TypeVar("T")
 
 
 class RunDir:
@@ -34,9 +48,28 @@ class RunDir:
         self.plots = self.path / "plots"
 
     def create(self, config: dict[str, Any]) -> None:
+        """Write the config, dropping the records of an earlier attempt that never finished a step."""
         self.path.mkdir(parents=True, exist_ok=True)
         self.checkpoints.mkdir(exist_ok=True)
-        (self.path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+        self.truncate_after(-1)
+        write_text_atomically(self.path / "config.yaml", yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+
+    def is_run(self) -> bool:
+        return (self.path / "config.yaml").is_file()
+
+    def started(self) -> bool:
+        """True once a step is logged or a checkpoint written."""
+        return bool(self.read("metrics.jsonl")) or bool(self.checkpoint_dirs())
+
+    def claim(self, config: dict[str, Any]) -> None:
+        """Create the run here, unless the directory holds a run that got going or files no run writes."""
+        if self.path.is_dir():
+            foreign = sorted(p.name for p in self.path.iterdir() if p.name not in NAMES and not is_temporary(p))
+            if foreign:
+                raise AhaError(f"{self.path} is not empty and not a run directory (it holds {foreign[0]})")
+            if self.started():
+                raise AhaError(f"{self.path} already holds a run: resume it with --resume or choose another out dir")
+        self.create(config)
 
     def config(self) -> dict[str, Any]:
         return yaml.safe_load((self.path / "config.yaml").read_text())
@@ -63,7 +96,7 @@ class RunDir:
             records = [r for r in self.read(log) if r.get("step", 0) <= step]
             path = self.path / log
             if path.exists():
-                path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+                write_text_atomically(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
         bench = self.path / "bench"
         for directory in bench.glob("step-*") if bench.is_dir() else ():
             if int(directory.name.removeprefix("step-")) > step:
@@ -75,13 +108,59 @@ class RunDir:
     def checkpoint_path(self, step: int) -> Path:
         return self.checkpoints / f"step-{step:06d}"
 
-    def complete_checkpoints(self) -> list[Path]:
-        """Finished checkpoints, oldest first; temporary directories of interrupted writes are skipped."""
+    def checkpoint_dirs(self) -> list[Path]:
+        """Every checkpoint under its final name, oldest first; temporary directories of interrupted writes
+        are skipped. A checkpoint damaged after it was written is listed too: reading it tells."""
         if not self.checkpoints.is_dir():
             return []
-        found = [p for p in self.checkpoints.iterdir() if p.name.startswith("step-") and not is_partial(p)]
-        return sorted(p for p in found if (p / "trainer_state.pt").is_file())
+        found = [p for p in self.checkpoints.iterdir() if STEP.fullmatch(p.name) and p.is_dir()]
+        return sorted(found, key=step_of)
+
+    def complete_checkpoints(self) -> list[Path]:
+        """Checkpoints holding trainer state (weights and trainer state are written in one atomic step)."""
+        return [p for p in self.checkpoint_dirs() if (p / "trainer_state.json").is_file()]
 
     def latest_checkpoint(self) -> Path | None:
         complete = self.complete_checkpoints()
         return complete[-1] if complete else None
+
+    def resume_point(self, open_checkpoint: Callable[[Path], T]) -> tuple[Path, T] | None:
+        """The newest checkpoint that `open_checkpoint` reads (it raises CheckpointError or ModelLoadError on
+        one it cannot), or None when there is no checkpoint at all.
+
+        Each checkpoint skipped is named in a warning with the reason, and moved to unreadable-step-N/ so that
+        no later listing counts it; when no checkpoint reads, nothing is moved and an AhaError lists why.
+        """
+        skipped: list[tuple[Path, str]] = []
+        for path in reversed(self.checkpoint_dirs()):
+            try:
+                opened = open_checkpoint(path)
+            except (CheckpointError, ModelLoadError) as error:
+                log.warning("resume: skipping checkpoint %s: %s", path.name, error)
+                skipped.append((path, str(error)))
+                continue
+            log.info("resume: from %s", path)
+            for bad, _ in skipped:
+                aside = self._aside(bad)
+                bad.rename(aside)
+                log.warning("resume: moved the unreadable %s to %s", bad.name, aside.name)
+            return path, opened
+        if skipped:
+            reasons = "; ".join(f"{path.name}: {reason}" for path, reason in skipped)
+            raise AhaError(f"{self.path}: no readable checkpoint to resume from ({reasons})")
+        return None
+
+    def _aside(self, path: Path) -> Path:
+        target, number = self.checkpoints / f"unreadable-{path.name}", 1
+        while target.exists():
+            number += 1
+            target = self.checkpoints / f"unreadable-{path.name}-{number}"
+        return target
+
+
+def step_of(checkpoint: Path) -> int:
+    """The step number in a checkpoint directory's name (step-000020 -> 20)."""
+    match = STEP.fullmatch(checkpoint.name)
+    if match is None:
+        raise ValueError(f"{checkpoint.name} is not a checkpoint name")
+    return int(match.group(1))

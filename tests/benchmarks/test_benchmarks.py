@@ -1,6 +1,9 @@
-"""aha bench train / grpo-step / scaling: FLOP counts by hand, and each benchmark runs on a tiny model."""
+"""aha bench train / grpo-step / scaling / rewards: FLOP counts by hand, each benchmark runs on a tiny model,
+and the grader corpus agreement counts both graders."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -111,3 +114,20 @@ def test_bench_generate_with_no_rounds_is_a_one_line_error(capsys):
 
     assert main(["bench", "generate", "--repeat", "0"]) == 2
     assert "argument --repeat: 0 is not an integer >= 1" in capsys.readouterr().err
+
+
+def test_corpus_agreement_counts_both_graders(tmp_path):
+    from aha.benchmarks import math_grader
+
+    cases = [
+        {"source": "a/b:t", "response": "\\boxed{\\frac{1}{2}}", "reference": "0.5", "expected": True},
+        {"source": "a/b:t", "response": "\\boxed{3}", "reference": "4", "expected": False},
+        {"source": "c/d:t", "response": "14:30", "reference": "2:30 PM", "expected": True},
+        {"source": "c/d:t", "response": "\\boxed{}", "reference": "", "expected": False},
+    ]
+    path = tmp_path / "cases.jsonl"
+    path.write_text("".join(json.dumps(case) + "\n" for case in cases), encoding="utf-8")
+    result = math_grader.corpus(path, workers=1)
+    assert result["cases"] == 4 and result["aha_agreement"] == 1.0
+    assert result["per_source"]["a/b"] == {"aha": 2, "math_verify": 2, "cases": 2}
+    assert result["per_source"]["c/d"]["aha"] == 2

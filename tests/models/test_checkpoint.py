@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -85,3 +86,109 @@ save_checkpoint(loaded, {str(tmp_path / "ckpt")!r}, extra=slow)
     leftovers = [p for p in tmp_path.iterdir() if p.name != "inside"]
     assert leftovers and all(is_partial(p) for p in leftovers)
     assert (leftovers[0] / "model.safetensors").is_file()  # the model was written, yet nothing looks complete
+
+
+def _trained_optimizer(seed=0, steps=2):
+    from aha.learn.optim import OptimConfig, make_optimizer
+
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    optimizer, scheduler = make_optimizer(model, OptimConfig(lr=1e-2, warmup_steps=3, schedule="cosine"), 10)
+    for _ in range(steps):
+        model(torch.randn(5, 3)).square().sum().backward()
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+    return model, optimizer, scheduler
+
+
+def test_trainer_state_round_trips_exactly_as_safetensors_and_json(tmp_path):
+    from aha.models.checkpoint import TrainerState, read_trainer_state, write_trainer_state
+
+    model, optimizer, scheduler = _trained_optimizer()
+    torch.rand(3)  # move the global RNG away from its seed
+    write_trainer_state(tmp_path, TrainerState.capture(7, 42, optimizer, scheduler))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["trainer_state.json", "trainer_state.safetensors"]
+    expected_draw = torch.rand(4)
+
+    state = read_trainer_state(tmp_path)
+    assert (state.step, state.cursor) == (7, 42)
+    saved = optimizer.state_dict()
+    assert state.optimizer["param_groups"] == saved["param_groups"]  # betas a tuple again, initial_lr kept
+    assert state.optimizer["state"].keys() == saved["state"].keys()
+    for index, values in saved["state"].items():
+        for name, value in values.items():
+            assert torch.equal(state.optimizer["state"][index][name], value), (index, name)
+    assert state.scheduler == scheduler.state_dict()
+
+    # Applied to a fresh optimizer, the next update and the next draws equal the original's.
+    twin, twin_optimizer, twin_scheduler = _trained_optimizer(seed=1, steps=0)
+    twin.load_state_dict(model.state_dict())
+    state.apply(twin_optimizer, twin_scheduler)
+    assert torch.equal(torch.rand(4), expected_draw)
+    batch = torch.randn(5, 3)
+    for net, opt, sched in ((model, optimizer, scheduler), (twin, twin_optimizer, twin_scheduler)):
+        net(batch).square().sum().backward()
+        opt.step()
+        sched.step()
+    assert twin_scheduler.get_last_lr() == scheduler.get_last_lr()
+    for a, b in zip(model.parameters(), twin.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_trainer_state_of_another_model_does_not_fit(tmp_path):
+    from aha.errors import CheckpointError
+    from aha.learn.optim import OptimConfig, make_optimizer
+    from aha.models.checkpoint import TrainerState, read_trainer_state, write_trainer_state
+
+    _, optimizer, scheduler = _trained_optimizer()
+    write_trainer_state(tmp_path, TrainerState.capture(2, 0, optimizer, scheduler))
+    other = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.Linear(5, 2))  # same count, other shapes
+    other_optimizer, other_scheduler = make_optimizer(other, OptimConfig(), 10)
+    before = other_optimizer.state_dict()
+    with pytest.raises(CheckpointError, match=r"exp_avg of parameter 0 has shape \(4, 3\), the model's is \(5, 3\)"):
+        read_trainer_state(tmp_path).apply(other_optimizer, other_scheduler)
+    assert other_optimizer.state_dict() == before  # nothing loaded
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda d: (d / "trainer_state.json").write_text('{"format": 1, "step": '), "not readable JSON"),
+        (lambda d: (d / "trainer_state.json").unlink(), "trainer_state.json is missing"),
+        (lambda d: _truncate(d / "trainer_state.safetensors"), "trainer_state.safetensors is truncated or corrupt"),
+        (lambda d: (d / "trainer_state.safetensors").unlink(), "trainer_state.safetensors is missing"),
+    ],
+)
+def test_damaged_trainer_state_is_a_checkpoint_error(tmp_path, damage, reason):
+    from aha.errors import CheckpointError
+    from aha.models.checkpoint import TrainerState, read_trainer_state, write_trainer_state
+
+    _, optimizer, scheduler = _trained_optimizer()
+    write_trainer_state(tmp_path, TrainerState.capture(2, 0, optimizer, scheduler))
+    read_trainer_state(tmp_path)
+    damage(tmp_path)
+    with pytest.raises(CheckpointError, match=reason):
+        read_trainer_state(tmp_path)
+
+
+def _truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def test_no_module_of_aha_unpickles():
+    """torch.load, pickle and friends run code found in a file; aha reads checkpoints without them."""
+    from pathlib import Path
+
+    import aha
+
+    unpicklers = r"torch\.load\(|pickle\.(loads?|Unpickler)\b"
+    pattern = re.compile(unpicklers + r"|^\s*(import|from) (_?pickle|dill|joblib|cloudpickle)\b")
+    offenders = [
+        f"{path}:{number}"
+        for path in Path(aha.__file__).parent.rglob("*.py")
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if pattern.search(line)
+    ]
+    assert offenders == []

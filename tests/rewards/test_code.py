@@ -1,17 +1,12 @@
 """Code rewards: program extraction, the three test styles, partial credit, and attacks scoring 0.
 
-Each attack program is written so that it would pass its test only if the attack worked: a reward of 0
-means the sandbox contained it.
+The attack suite (programs that try to forge a verdict or escape) is tests/sandbox/test_attacks.py.
 """
 
 from __future__ import annotations
 
 import doctest
 import os
-import secrets
-import shutil
-import socket
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -19,9 +14,8 @@ from hypothesis import strategies as st
 
 from aha.rewards import code as code_rewards
 from aha.rewards.code import code, code_fraction, extract_program, score_many
-from aha.sandbox import SandboxLimits, run_python
+from aha.sandbox import SandboxLimits
 from aha.types import Sample
-from tests.rewards.test_sandbox import leftover_processes
 
 FAST = SandboxLimits(wall_s=1.5, cpu_s=1.5, memory_mb=256, max_processes=16)
 
@@ -118,48 +112,6 @@ def test_score_many_keeps_order_and_marks_uncheckable_samples():
     samples = [ADD, ADD, ADD, no_tests, HUMANEVAL]
     assert score_many(responses, samples, workers=3) == [1.0, 0.0, 0.0, None, 1.0]
     assert score_many(responses[:2], samples[:2], fraction=True) == [1.0, pytest.approx(1 / 3)]
-
-
-def test_attacks_are_contained_and_score_zero(monkeypatch):
-    """Every attack of the acceptance list, scored together through the pool: all 0, the parent intact."""
-    if "mount" not in run_python("pass").isolation:
-        pytest.skip("no mount namespace here: world-writable directories are not protected")
-    secret = secrets.token_hex(16)
-    monkeypatch.setenv("AHA_TEST_SECRET", secret)
-    canary = Path(f"/var/tmp/aha-canary-{secrets.token_hex(8)}")  # visible to the sandbox, root's, 0755
-    canary.mkdir(mode=0o755)
-    (canary / "keep").write_text("precious")
-    escape = Path(f"/var/tmp/aha-escape-{secrets.token_hex(8)}")
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    server.settimeout(0.2)
-    port = server.getsockname()[1]
-    attacks = {  # each defines f() returning True only when the attack worked
-        "infinite loop": "def f():\n    while True:\n        pass",
-        "fork bomb": "import os\ndef f():\n    while True:\n        try:\n            os.fork()\n"
-        "        except OSError:\n            pass",
-        "memory bomb": "def f():\n    chunks = []\n    while True:\n        chunks.append(bytearray(1 << 24))",
-        "write outside": f"def f():\n    open('{escape}', 'w').write('x')\n    return True",
-        "socket": f"import socket\ndef f():\n    socket.create_connection(('127.0.0.1', {port}), timeout=1)\n"
-        "    return True",
-        "os.system": f"import os\nos.system('rm -rf {canary}')\ndef f():\n    return not os.path.exists('{canary}')",
-        "env secret": f"import os\ndef f():\n    return os.environ.get('AHA_TEST_SECRET') == '{secret}'",
-    }
-    try:
-        responses = [fenced(program) for program in attacks.values()]
-        scores = score_many(responses, [mbpp("assert f()")] * len(attacks), workers=4, limits=FAST)
-        assert dict(zip(attacks, scores, strict=True)) == dict.fromkeys(attacks, 0.0)
-        with pytest.raises(TimeoutError):
-            server.accept()
-        assert (canary / "keep").read_text() == "precious"
-        assert not escape.exists()
-        assert os.environ["AHA_TEST_SECRET"] == secret
-        assert leftover_processes() == []
-    finally:
-        server.close()
-        shutil.rmtree(canary)
-        escape.unlink(missing_ok=True)
 
 
 FUZZ_ALPHABET = list("```python\n</think>def f(x): return assert print(input()) 0123456789+-*/=()[]{}:'\"\\#\t ")

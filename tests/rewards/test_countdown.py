@@ -22,6 +22,12 @@ TASK = Sample(id="c", prompt="", answer="40", meta={"nums": [13, 99, 46]})
         ("99 - 46 - 13", 1.0),
         ("99 - (46 + 13)", 1.0),
         ("99 - 46 - 13 = 40", 1.0),
+        ("99 - 46 - 13 = 40.0", 1.0),
+        ("99 - 46 - 13 = 41", 0.0),  # the stated result is wrong, though the expression reaches the target
+        ("99 - 46 - 13 = 40 = 41", 0.0),
+        ("99 - 46 - 13 = 4O", 0.0),  # not a number
+        ("99 - 46 - 13 = 53 - 13", 0.0),  # not one number: a chain of expressions is not a stated result
+        ("99 - 46 = 53", 0.0),  # a true statement that misses the target and leaves 13 unused
         ("99 - 59", 0.0),  # a number not given
         ("99 - 46 - 13 + 0", 0.0),  # an extra number
         ("(99 - 46) - 13 - 13 + 13", 0.0),  # 13 used three times

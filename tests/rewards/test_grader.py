@@ -90,6 +90,171 @@ def test_grade(response, reference, correct):
     assert grade(response, reference).correct is correct
 
 
+@pytest.mark.parametrize(
+    ("response", "reference"),
+    [
+        ("\\boxed{}", ""),
+        ("\\boxed{ }", " "),
+        ("\\boxed{}", "\\boxed{}"),
+        ("The answer is $\\boxed{\\text{}}$.", ""),
+        ("", ""),
+    ],
+)
+def test_an_empty_answer_is_never_credited(response, reference):
+    assert grade(response, reference).status == "no_answer"
+
+
+def test_an_empty_reference_is_not_gradable():
+    assert grade("\\boxed{7}", "").status == "bad_reference"
+    assert grade("\\boxed{7}", "\\boxed{ }").status == "bad_reference"
+
+
+@pytest.mark.parametrize(
+    ("response", "reference", "correct"),
+    [
+        ("\\boxed{3x - y = 2}", "y = 3x - 2", True),
+        ("\\boxed{y = 3x - 2}", "6x - 2y - 4 = 0", True),
+        ("\\boxed{2x = 10}", "x = 5", True),
+        ("\\boxed{x^2 + y^2 = 25}", "y^2 = 25 - x^2", True),
+        ("\\boxed{g(t) = t^2 + 1}", "y = 1 + t^2", True),  # both define the same function
+        ("\\boxed{y = 3x - 2}", "3x - 2", True),  # an equation against a value: its value
+        ("\\boxed{11}", "11 = n", True),
+        ("\\boxed{y = 3x + 2}", "y = 3x - 2", False),
+        ("\\boxed{x^2 = x}", "x = 1", False),  # multiplying by x adds the solution 0
+        ("\\boxed{\\tan(x) = 2}", "\\cot(x) = 2", False),  # function names are not names being defined
+    ],
+)
+def test_equations_against_equations(response, reference, correct):
+    assert grade(response, reference).correct is correct
+
+
+@pytest.mark.parametrize(
+    ("response", "reference", "correct"),
+    [
+        ("\\boxed{\\sin 30^\\circ}", "\\frac{1}{2}", True),
+        ("\\boxed{\\cos(60°)}", "0.5", True),
+        ("\\boxed{\\tan 45^{\\circ}}", "1", True),
+        ("\\boxed{\\cos(180^\\circ - x)}", "-\\cos x", True),
+        ("\\boxed{\\sin 30}", "\\frac12", False),  # 30 radians
+        ("\\boxed{40^\\circ}", "40", True),  # outside a function the degree sign is a unit
+    ],
+)
+def test_degrees_inside_trigonometric_functions(response, reference, correct):
+    assert grade(response, reference).correct is correct
+
+
+@pytest.mark.parametrize(
+    ("response", "reference", "correct"),
+    [
+        ("\\boxed{2:30 PM}", "14:30", True),
+        ("\\boxed{14:30:00}", "2:30 p.m.", True),
+        ("\\boxed{21:05}", "9:05 \\text{ pm}", True),
+        ("\\boxed{12:10 AM}", "0:10", True),
+        ("\\boxed{7:45}", "7:45:00", True),
+        ("\\boxed{2:30 AM}", "14:30", False),
+        ("\\boxed{9:15:30}", "9:15", False),
+    ],
+)
+def test_times_in_12_and_24_hour_form_and_with_seconds(response, reference, correct):
+    assert grade(response, reference).correct is correct
+
+
+@pytest.mark.parametrize(
+    ("response", "reference", "correct"),
+    [
+        ("\\boxed{2, 5}", "\\boxed{2}, \\boxed{5}", True),
+        ("\\boxed{5}", "\\boxed{2}, \\boxed{5}", False),
+        ("So $a = \\boxed{3}$ and $b = \\boxed{-1}$.", "a = 3, b = -1", True),
+        ("So $a = \\boxed{3}$ and $b = \\boxed{-1}$.", "b = -1", False),
+        ("\\boxed{x=4}, \\boxed{y=-2}", "\\boxed{x=4}, \\boxed{y=-2}", True),
+    ],
+)
+def test_several_boxes_in_answer_or_reference_are_all_kept(response, reference, correct):
+    assert grade(response, reference).correct is correct
+
+
+@pytest.mark.parametrize(
+    ("response", "reference", "correct"),
+    [
+        ("36 square feet", "36", True),
+        ("8 crayons.", "8", True),
+        ("5\\text{ cm}", "5", True),
+        ("12 \\text{ marbles}", "12", True),
+        ("8 crayons", "9", False),
+    ],
+)
+def test_a_bare_answer_with_unit_words_is_an_answer(response, reference, correct):
+    assert grade(response, reference).correct is correct
+
+
+@pytest.mark.parametrize(
+    ("response", "reference", "correct"),
+    [
+        ("\\boxed{1.7321}", "\\sqrt{3}", True),  # a decimal of 4+ significant digits is read as rounded
+        ("\\boxed{0.6667}", "\\frac{2}{3}", True),
+        ("\\boxed{62.832}", "20\\pi", True),
+        ("\\boxed{\\{0.5, 2.236\\}}", "\\{\\sqrt{5}, \\frac12\\}", True),
+        ("\\boxed{1.73}", "\\sqrt{3}", False),  # too few digits to tell it from a wrong answer
+        ("\\boxed{1.7340}", "\\sqrt{3}", False),
+        ("\\boxed{0.6667}", "0.667", False),  # a decimal reference sets its own precision
+    ],
+)
+def test_rounded_decimals_for_exact_references(response, reference, correct):
+    assert grade(response, reference).correct is correct
+
+
+@pytest.mark.parametrize(
+    ("response", "reference", "correct"),
+    [
+        ("\\boxed{i(3 + i)}", "-1 + 3i", True),  # i is the imaginary unit
+        ("\\boxed{(1 - i)^2}", "-2i", True),
+        ("\\boxed{i(3 + i)}", "1 + 3i", False),
+        ("\\boxed{\\sqrt{a}\\sqrt{b}}", "\\sqrt{ab}", False),  # not for negative a and b
+        ("\\boxed{\\frac{\\sqrt{k}}{k}}", "\\frac{1}{\\sqrt{k}}", True),
+        ("\\boxed{t}", "\\sqrt{t^2}", False),  # not for negative t
+        ("\\boxed{(x+1)^{0.5}(x+1)}", "(x+1)^{1.5}", True),
+    ],
+)
+def test_complex_numbers_and_expressions_sympy_cannot_simplify(response, reference, correct):
+    assert grade(response, reference).correct is correct
+
+
+@pytest.mark.parametrize(
+    ("response", "reference", "correct"),
+    [
+        ("\\boxed{6x + 9y \\geq 12 + 3y}", "2x + 2y \\geq 4", True),  # scaled by a positive constant
+        ("\\boxed{10 \\geq k}", "k \\leq 10", True),
+        ("\\boxed{-2 < t - 5 \\leq 1}", "3 < t \\leq 6", True),
+        ("\\boxed{8 \\geq 2 - 3w > -4}", "-2 \\leq w < 2", True),  # scaled by -3: the relations turn
+        ("\\boxed{x > 4}", "x \\geq 4", False),
+        ("\\boxed{-x > 4}", "x > -4", False),
+    ],
+)
+def test_inequalities_against_inequalities(response, reference, correct):
+    assert grade(response, reference).correct is correct
+
+
+@pytest.mark.parametrize(
+    ("response", "reference", "correct"),
+    [
+        ("\\boxed{3 = 3}", "5 + 1 = 6", False),  # both true, but not the same statement
+        ("\\boxed{6 = 5 + 1}", "5 + 1 = 6", True),
+        ("\\boxed{3x = 3x + 6}", "x = x + 2", False),
+        ("\\boxed{25x^2 + 4y^2 = 1,600}", "25x^2 + 4y^2 = 25(64)", True),  # thousands, and 25(64) is a product
+        ("\\boxed{7(-2)}", "-14", True),
+        ("\\boxed{\\sqrt[3](27)}", "3", True),
+        ("\\boxed{\\sqrt[4]81}", "3", True),
+        (
+            "\\boxed{\\frac{3\\pi}{t} \\text{ meters per second}}",
+            "\\frac{3\\pi}{t}",
+            True,
+        ),  # unit words after an expression
+    ],
+)
+def test_equations_without_unknowns_and_number_notation(response, reference, correct):
+    assert grade(response, reference).correct is correct
+
+
 def test_timeout_is_reported_and_the_pool_recovers():
     pool = GraderPool(workers=1, timeout_s=2.0)
     try:

@@ -1,6 +1,7 @@
-"""The grader against 574 labelled cases from peers' grader test suites and our own (see
-data/GRADER_CASES.md): agreement of at least 98%, no case at the time limit, and no disagreement beyond the
-known ones listed here (each a convention peers do not share, or beyond what an answer grader can see)."""
+"""The grader against the tuning part of its corpus (902 labelled cases from peers' grader test suites and our
+own, see data/GRADER_CASES.md): agreement of at least 98%, no case at the time limit, and no disagreement
+beyond the known ones listed here (each a convention peers do not share, or beyond what an answer grader can
+see). The held-out part is not checked here: `aha bench rewards` reports it (and the doc says how it was used)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,20 @@ from aha.rewards.grader import GraderPool
 
 CASES = Path(__file__).parent / "data" / "grader_cases.jsonl"
 KNOWN_DISAGREEMENTS = {
-    "mv/105": "an equation in another form (y = -x/2 + 3/4 vs 2x + 4y - 3 = 0): line equivalence is not checked",
-    "mv/130": "the answer sits inside a sentence ('Jane started growing Sphere 3 hours ago')",
-    "mv/201": "two boxed answers joined by text that names them (y_1 = ..., y_2 = ...)",
-    "mv/211": "1/sqrt(n) vs sqrt(1/n): equal only for n > 0, which the grader does not assume",
-    "le/12": "French sentence with two numbers; the answer is the first (220), not the last (12)",
     "le/23": "a math span holding prose ('$? just about 1$')",
     "le/47": "two solution pairs separated by ';' vs '\\quad \\text{and} \\quad'",
+    "mario/2": "'I' as the imaginary unit with a rounded coefficient beside a variable (x + 1.414I)",
+    "mario/45": "a column matrix against a bracketed list [0.5, 1] (math-verify reads the list as an interval)",
+    "mario/46": "a system of equations in \\begin{cases} with rounded right sides",
+    "pie/47": "\\text{eggs} inside an equation",
+    "pie/108": "the parser reads 'd' after a fraction as a differential",
+    "pie/119": "the parser reads 'da' as one symbol",
+    "pie/120": "the parser reads 'da' as one symbol",
+    "pie/158": "\\acot is not LaTeX (pie-framework's own notation)",
+    "pie/192": "a_i = 1/2 i[...]: square brackets as grouping",
+    "pie/219": "f[(x, y)] = (..., ...): a map of points",
+    "pie/250": "\\text{height} = ...: a word as the defined name",
+    "pie/251": "'\\cos\\ \\x': an escaped space inside a command",
 }
 
 

@@ -1,9 +1,12 @@
-"""The GRPO stage on a tiny model: outputs of a run, exact resume after SIGKILL, bad input."""
+"""The GRPO stage on a tiny model: outputs of a run, exact resume after SIGKILL or past an unreadable
+checkpoint, a planted pickle never run, reruns after a failed start, bad input."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +15,7 @@ import time
 import pytest
 
 from aha.config import load_config
-from aha.errors import AhaError, ConfigError
+from aha.errors import AhaError, ConfigError, ModelLoadError
 from aha.stages.grpo import GRPOConfig, run
 from aha.track.run_dir import RunDir
 
@@ -146,22 +149,141 @@ def test_sigkilled_run_resumes_with_identical_metrics(tiny_llama_dir, tmp_path):
     assert resumed == expected
 
 
-def test_resume_never_picks_a_partial_checkpoint(tmp_path):
-    directory = RunDir(tmp_path)
-    directory.create({})
-    good = directory.checkpoint_path(2)
-    good.mkdir()
-    (good / "trainer_state.pt").write_bytes(b"x")
-    partial = directory.checkpoints / ".step-000004.tmp-123"
-    partial.mkdir()
-    (partial / "trainer_state.pt").write_bytes(b"x")
-    no_state = directory.checkpoint_path(6)
-    no_state.mkdir()
-    assert directory.latest_checkpoint() == good
+@pytest.fixture
+def no_plots(monkeypatch):
+    """Skip drawing the plots (half the time of a short run); the tests using this do not look at them."""
+    from aha.stages import grpo
+
+    monkeypatch.setattr(grpo, "plot_run", lambda *args: None)
 
 
-def test_resume_without_a_checkpoint_is_an_error(tmp_path):
-    with pytest.raises(AhaError, match="no complete checkpoint"):
+@pytest.fixture(scope="module")
+def finished_run(tiny_llama_dir, tmp_path_factory):
+    """A finished 4-step run with checkpoints at steps 2 and 4 (copy it before changing it)."""
+    from aha.stages import grpo
+
+    path = tmp_path_factory.mktemp("finished") / "run"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(grpo, "plot_run", lambda *args: None)
+        run(load_config(GRPOConfig, None, _overrides(tiny_llama_dir, 4)), path)
+    return path
+
+
+def _truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda c: _truncate(c / "model.safetensors"), "model.safetensors is truncated or corrupt"),
+        (lambda c: _truncate(c / "trainer_state.safetensors"), "trainer_state.safetensors is truncated or corrupt"),
+        (lambda c: (c / "trainer_state.json").write_text("{"), "trainer_state.json is not readable JSON"),
+        (lambda c: (c / "trainer_state.json").unlink(), "trainer_state.json is missing"),
+    ],
+    ids=["weights-truncated", "state-truncated", "bad-json", "json-missing"],
+)
+def test_resume_falls_back_past_an_unreadable_latest_checkpoint(
+    finished_run, tmp_path, caplog, no_plots, damage, reason
+):
+    expected = _comparable(RunDir(finished_run).read("metrics.jsonl"))
+    path = shutil.copytree(finished_run, tmp_path / "run")
+    damage(RunDir(path).checkpoint_path(4))
+    with caplog.at_level(logging.WARNING):
+        run(load_config(GRPOConfig, path / "config.yaml"), path, resume=True)
+    (warning,) = [r.getMessage() for r in caplog.records if "skipping checkpoint" in r.getMessage()]
+    assert warning.startswith("resume: skipping checkpoint step-000004: ") and reason in warning
+    # steps 3 and 4 were redone from step 2's checkpoint, exactly as the uninterrupted run took them
+    assert _comparable(RunDir(path).read("metrics.jsonl")) == expected
+    assert [p.name for p in RunDir(path).complete_checkpoints()] == ["step-000002", "step-000004"]
+    assert (path / "checkpoints" / "unreadable-step-000004").is_dir()  # set aside, not deleted
+
+
+class _Planted:
+    """Unpickling it creates the directory `marker`: what a crafted checkpoint could do instead."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.mkdir, (self.marker,)
+
+
+def test_a_planted_pickle_is_never_unpickled(finished_run, tmp_path, caplog, capsys, no_plots):
+    import torch
+
+    from aha.cli import main
+
+    marker = tmp_path / "code-ran"
+    payload = tmp_path / "trainer_state.pt"
+    torch.save({"step": 4, "cursor": 8, "optimizer": _Planted(marker)}, payload)
+    torch.load(payload, weights_only=False)  # how resume read trainer_state.pt before: the file runs code
+    assert marker.is_dir()
+    marker.rmdir()
+
+    def plant(path):
+        state = RunDir(path).checkpoint_path(4)
+        for name in ("trainer_state.json", "trainer_state.safetensors"):
+            (state / name).unlink()
+        shutil.copy(payload, state / "trainer_state.pt")
+
+    # as the latest checkpoint: refused, named, and the run resumes from the one before
+    path = shutil.copytree(finished_run, tmp_path / "fallback")
+    plant(path)
+    with caplog.at_level(logging.WARNING):
+        run(load_config(GRPOConfig, path / "config.yaml"), path, resume=True)
+    assert "skipping checkpoint step-000004: trainer_state.pt is the pickle format" in caplog.text
+    assert [m["step"] for m in RunDir(path).read("metrics.jsonl")] == [1, 2, 3, 4]
+    assert not marker.exists()
+
+    # as the only checkpoint: a one-line error before any step
+    path = shutil.copytree(finished_run, tmp_path / "only")
+    shutil.rmtree(RunDir(path).checkpoint_path(2))
+    plant(path)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(path)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("aha: error: ") and "no readable checkpoint to resume from" in error
+    assert "trainer_state.pt is the pickle format" in error and "never loads" in error
+    assert not marker.exists()
+
+
+def test_a_run_that_failed_before_its_first_step_can_be_rerun_or_resumed(
+    tiny_llama_dir, tmp_path, caplog, monkeypatch, no_plots
+):
+    from aha.cli import main
+    from aha.stages.grpo import Trainer
+
+    good = _overrides(tiny_llama_dir, 2)
+    # a missing model: the run dies loading it; a rerun into the same directory goes ahead
+    first = tmp_path / "missing-model"
+    with pytest.raises(ModelLoadError, match="not found"):
+        run(load_config(GRPOConfig, None, [*good, f"model={tmp_path / 'nowhere'}"]), first)
+    assert RunDir(first).is_run()
+    run(load_config(GRPOConfig, None, good), first)
+    expected = _comparable(RunDir(first).read("metrics.jsonl"))
+    assert [m["step"] for m in expected] == [1, 2]
+
+    # a bad value found in step 1 (as temperature=-1 is today), after the step-0 evaluation was written:
+    # --resume starts afresh, keeping nothing of the failed attempt
+    def bad_sampling(self, step):
+        raise ValueError("invalid sampling parameters: temperature=-1 must be >= 0")
+
+    second = tmp_path / "bad-sampling"
+    with monkeypatch.context() as patch, pytest.raises(ValueError, match="temperature=-1"):
+        patch.setattr(Trainer, "collect", bad_sampling)
+        run(load_config(GRPOConfig, None, good), second)
+    assert [e["step"] for e in RunDir(second).read("eval.jsonl")] == [0]
+    with caplog.at_level(logging.WARNING):
+        assert main(["train", "--resume", str(second)]) == 0
+    assert "has no checkpoint yet: starting from step 1" in caplog.text
+    assert _comparable(RunDir(second).read("metrics.jsonl")) == expected
+    assert [e["step"] for e in RunDir(second).read("eval.jsonl")] == [0, 2]  # step 0 once, not twice
+
+
+def test_resume_of_a_directory_that_holds_no_run_is_an_error(tmp_path):
+    with pytest.raises(AhaError, match="not a run directory"):
         run(GRPOConfig(), tmp_path / "empty", resume=True)
 
 

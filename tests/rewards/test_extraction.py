@@ -1,0 +1,81 @@
+"""Finding the final answer of a response: precedence of boxes and phrases, labelled boxes, other languages,
+answers inside a closing sentence, bare answers followed by what they count. Cases written for aha."""
+
+from __future__ import annotations
+
+import pytest
+
+from aha.rewards.extraction import extract_answer
+
+
+@pytest.mark.parametrize(
+    ("response", "answer"),
+    [
+        # a box is a commitment; a later "the answer is" in a check or remark does not replace it
+        ("The perimeter is \\boxed{18}. Checking: the answer is consistent with the figure.", "18"),
+        ("We get \\boxed{-4}.\n\nNote that the answer is negative because the slope falls.", "-4"),
+        # Minerva's closing line is as formal as a box, so the later one wins
+        ("Step 1 gives $\\boxed{30}$ per hour. Final Answer: The final answer is $240$. I hope it is correct.", "240"),
+        ("Final Answer: The final answer is $11$. Then \\boxed{12}", "12"),
+    ],
+)
+def test_a_box_beats_a_later_answer_phrase(response, answer):
+    assert extract_answer(response) == answer
+
+
+@pytest.mark.parametrize(
+    ("response", "answer"),
+    [
+        ("The pool fills up.\nFinal Answer: She needs 14 buckets to fill it.", "14"),
+        ("Answer: the train arrives 45 minutes late, not 30", "45"),
+        ("Final answer: Tom has 7 marbles left after giving 5 away.", "7"),
+    ],
+)
+def test_an_answer_sentence_yields_the_number_it_states(response, answer):
+    assert extract_answer(response) == answer
+
+
+@pytest.mark.parametrize(
+    ("response", "answer"),
+    [
+        ("Сложим все части. Ответ: 15", "15"),
+        ("Vậy đáp án là 24.", "24"),
+        ("Somando tudo, a resposta é 9.", "9"),
+        ("Quindi la risposta è 3/4.", "3/4"),
+        ("Dus het antwoord is 81.", "81"),
+        ("Jadi jawabannya adalah 64.", "64"),
+        ("したがって、答えは 6 です。", "6"),
+        ("따라서 정답은 25", "25"),
+        ("Kwa hiyo jibu ni 40.", "40"),
+    ],
+)
+def test_answer_phrases_in_other_languages(response, answer):
+    assert extract_answer(response) == answer
+
+
+@pytest.mark.parametrize(
+    ("response", "answer"),
+    [
+        ("Hence $a = \\boxed{3}$ and $b = \\boxed{-1}$.", "a = 3, b = -1"),
+        ("\\( p = \\boxed{2} \\), \\( q = \\boxed{7} \\)", "p = 2, q = 7"),
+        ("\\boxed{x=4}, \\boxed{y=-2}", "x=4, y=-2"),
+        ("The roots are \\boxed{-3} and \\boxed{5}.", "-3, 5"),
+        ("First $m = \\boxed{2}$ is a draft. So the slope is \\boxed{6}.", "6"),  # prose between: only the last
+    ],
+)
+def test_several_labelled_boxes_are_kept_together(response, answer):
+    assert extract_answer(response) == answer
+
+
+@pytest.mark.parametrize(
+    ("response", "answer"),
+    [
+        ("12 marbles", "12"),
+        ("36 square feet", "36"),
+        ("3.5 hours.", "3.5 hours."),  # units the normaliser drops itself
+        ("7\\text{ km}", "7\\text{ km}"),
+        ("9 or 10", "9 or 10"),
+    ],
+)
+def test_a_bare_answer_followed_by_what_it_counts(response, answer):
+    assert extract_answer(response) == answer
