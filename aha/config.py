@@ -1,7 +1,7 @@
 """Recipes: YAML files mapped one to one onto frozen dataclasses, with `a.b=value` overrides.
 
-Every error is collected and reported at once, naming the file and line (or the override) and, for an
-unknown key, the keys that are allowed. Values are type-checked against the dataclass annotations.
+Every error is collected and reported at once, on one line, naming the file and line (or the override)
+and, for an unknown key, the keys that are allowed. Values are type-checked against the dataclass annotations.
 """
 
 from __future__ import annotations
@@ -81,6 +81,8 @@ def _check(value: Any, annotation: Any) -> tuple[bool, Any]:
 
 
 def _build(cls: type, data: dict[str, Any], prefix: str, where: dict[str, str], errors: list[str]) -> Any:
+    """cls built from data, or None after adding what is wrong to errors (a config with a faulty part is not built)."""
+    found_before = len(errors)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
@@ -104,11 +106,29 @@ def _build(cls: type, data: dict[str, Any], prefix: str, where: dict[str, str], 
             errors.append(f"{where.get(name, name)}: {name!r} = {value!r} is not {_type_name(hint)}")
             continue
         kwargs[key] = converted
+    if len(errors) > found_before:
+        return None
     try:
         return cls(**kwargs)
-    except (ValueError, ConfigError) as error:
+    except ConfigError as error:
+        if not error.problems:
+            errors.append(f"{prefix.rstrip('.') or 'config'}: {error}")
+        for field, message in error.problems:
+            errors.append(f"{_location(where, prefix + field)}: {prefix}{message}")
+        return None
+    except ValueError as error:
         errors.append(f"{prefix.rstrip('.') or 'config'}: {error}")
         return None
+
+
+def _location(where: dict[str, str], name: str) -> str:
+    """Where a dotted key was set: its own line, else that of the nearest enclosing key, else the key itself."""
+    parts = name.split(".")
+    for end in range(len(parts), 0, -1):
+        found = where.get(".".join(parts[:end]))
+        if found is not None:
+            return found
+    return name
 
 
 def _type_name(annotation: Any) -> str:
@@ -134,9 +154,15 @@ def load_config(cls: type, path: str | Path | None = None, overrides: typing.Seq
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"{path}: no such recipe file")
-        text = path.read_text()
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ConfigError(f"{path}: not UTF-8 text (byte {error.start}); a recipe is a YAML text file") from None
         where = {key: f"{path}:{line}" for key, line in _key_lines(path, text).items()}
-        loaded = yaml.safe_load(text) or {}
+        try:
+            loaded = yaml.safe_load(text) or {}
+        except yaml.YAMLError as error:  # composed, yet not constructible: a tag such as !!python/object
+            raise ConfigError(f"{path}: invalid YAML ({_first_line(error)})") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: a recipe must be a mapping of keys to values")
         data = loaded
@@ -146,15 +172,20 @@ def load_config(cls: type, path: str | Path | None = None, overrides: typing.Seq
         key, raw = override.split("=", 1)
         try:
             value = yaml.safe_load(raw)
-        except yaml.YAMLError as error:
-            raise ConfigError(f"override {override!r}: value is not valid YAML") from error
+        except yaml.YAMLError:
+            raise ConfigError(f"override {override!r}: value is not valid YAML") from None
         _set(data, key.strip(), value)
         where[key.strip()] = f"override {key.strip()}"
     errors: list[str] = []
     config = _build(cls, data, "", where, errors)
-    if errors:
-        raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
+    if errors:  # one line, as every error aha reports
+        raise ConfigError("invalid config: " + "; ".join(errors))
     return config
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def to_dict(config: Any) -> dict[str, Any]:

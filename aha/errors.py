@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class AhaError(Exception):
     """Base of every error aha raises on bad input; the CLI prints its message without a traceback."""
@@ -16,7 +18,15 @@ class DataError(AhaError):
 
 
 class ConfigError(AhaError):
-    """A bad option or recipe value; the message names the field and the allowed values."""
+    """A bad option or recipe value; the message names the field and the allowed values.
+
+    problems, when given, are (field, message) pairs, so a recipe loader can name the file and line of
+    each field at fault instead of the config as a whole.
+    """
+
+    def __init__(self, message: str, problems: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(message)
+        self.problems = tuple(problems)
 
 
 class CheckpointError(AhaError):

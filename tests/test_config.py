@@ -8,6 +8,7 @@ import pytest
 
 from aha.config import load_config, to_dict
 from aha.errors import ConfigError
+from aha.ranges import COUNT, FRACTION, check
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,3 +66,45 @@ def test_bad_yaml_and_missing_file(tmp_path):
         load_config(Outer, tmp_path / "none.yaml")
     with pytest.raises(ConfigError, match="key=value"):
         load_config(Outer, None, ["justakey"])
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ranged:
+    outer: Outer = field(default_factory=Outer)
+    rate: float = 0.5
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        check(self, {"rate": FRACTION, "count": COUNT})
+        if self.outer.limit is not None and self.count > self.outer.limit:  # a failed part must not come as None
+            raise ConfigError("count must be <= outer.limit")
+
+
+def test_range_errors_name_the_line_of_each_key_on_one_line(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("rate: 1.5\ncount: 0\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(Ranged, path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"{path}:1: rate=1.5 must be a finite number in [0, 1]" in message
+    assert f"{path}:2: count=0 must be an integer >= 1" in message
+    with pytest.raises(ConfigError, match=r"override rate: rate=nan must be a finite number in \[0, 1\]"):
+        load_config(Ranged, None, ["rate=nan"])
+
+
+def test_a_faulty_part_is_reported_without_building_the_whole():
+    # Ranged would fail on outer=None if it were built after its part failed; the part's error is reported
+    with pytest.raises(ConfigError, match=r"outer: limit=-1 must be >= 0"):
+        load_config(Ranged, None, ["outer.limit=-1", "count=5"])
+
+
+def test_unreadable_recipes_are_one_line_errors(tmp_path):
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin\.yaml: not UTF-8 text"):
+        load_config(Outer, latin)
+    tagged = tmp_path / "tagged.yaml"
+    tagged.write_text("name: !!python/object:os.system x\n")
+    with pytest.raises(ConfigError, match=r"tagged\.yaml: invalid YAML"):
+        load_config(Outer, tagged)

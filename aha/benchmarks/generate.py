@@ -20,6 +20,7 @@ from aha.data.templates import get_template
 from aha.devices import keep_freed_memory
 from aha.models import DEFAULT_MODEL, LoadedModel, load
 from aha.models.checkpoint import hf_state_dict
+from aha.ranges import COUNT, SEED, TEMPERATURE, TOP_P, check
 from aha.rollout.engine import Engine, SamplingParams
 
 PROMPTS = (
@@ -45,8 +46,18 @@ class GenerateBenchConfig:
     repeat: int = 1  # timed rounds, each transformers then aha back to back; the median round is reported
 
     def __post_init__(self) -> None:
-        if self.repeat < 1:
-            raise ValueError(f"repeat={self.repeat} must be >= 1")
+        check(self, RANGES)
+
+
+RANGES = {  # GenerateBenchConfig's numeric fields
+    "prompts": COUNT,
+    "n": COUNT,
+    "max_new_tokens": COUNT,
+    "temperature": TEMPERATURE,
+    "top_p": TOP_P,
+    "seed": SEED,
+    "repeat": COUNT,
+}
 
 
 @dataclass

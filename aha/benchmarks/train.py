@@ -28,6 +28,7 @@ import torch
 from aha.devices import keep_freed_memory, resolve_dtype
 from aha.learn.batch import RolloutBatch, build_batch
 from aha.learn.packing import pack_rows, rows_of
+from aha.ranges import COUNT, SEED, Range, check
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +43,10 @@ class TrainBenchConfig:
     autocast: str | None = None  # bfloat16: fp32 weights, matmuls in bf16 (as update.autocast in a recipe)
     device: str = "cpu"
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        counts = ("prompts", "completion_tokens", "repeats")
+        check(self, {**dict.fromkeys(counts, COUNT), "group_size": Range(int, 2), "seed": SEED})
 
 
 def matmul_peak(dtype: torch.dtype, device: str = "cpu", size: int = 2048, repeats: int = 5) -> float:

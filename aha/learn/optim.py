@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from aha.errors import ConfigError
+from aha.ranges import ADAM_BETA, NON_NEGATIVE, NON_NEGATIVE_INT, one_of, out_of_range, raise_problems
 
 SCHEDULES = ("constant", "cosine")
 
@@ -22,8 +22,16 @@ class OptimConfig:
     schedule: str = "constant"  # constant | cosine (to 10% of lr at the last step)
 
     def __post_init__(self) -> None:
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(f"schedule {self.schedule!r} is not one of {', '.join(SCHEDULES)}")
+        raise_problems([*out_of_range(self, OPTIM_RANGES), one_of("schedule", self.schedule, SCHEDULES)])
+
+
+OPTIM_RANGES = {  # OptimConfig's numeric fields
+    "lr": NON_NEGATIVE,
+    "weight_decay": NON_NEGATIVE,
+    "beta1": ADAM_BETA,
+    "beta2": ADAM_BETA,
+    "warmup_steps": NON_NEGATIVE_INT,
+}
 
 
 def lr_factor(step: int, total: int, cfg: OptimConfig) -> float:

@@ -14,11 +14,13 @@ from typing import Any
 import torch
 
 from aha.algo import aggregate
+from aha.algo.kl import KL_ESTIMATORS
 from aha.algo.logprobs import linear_logprobs, token_entropy, token_logprobs
 from aha.algo.loss import grpo_token_loss
-from aha.devices import resolve_dtype
+from aha.devices import DTYPES, resolve_dtype
 from aha.learn.batch import RolloutBatch
 from aha.learn.packing import pack_rows, rows_of, unpack
+from aha.ranges import COUNT, NON_NEGATIVE, POSITIVE, Range, one_of, out_of_range, raise_problems
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,6 +36,27 @@ class UpdateConfig:
     packing: bool = True  # one packed sequence per micro-batch (prompts once, no padding); False = padded rows
     autocast: str | None = None  # bfloat16: the training pass's matmuls in bf16 (fp32 weights, fp32 softmax)
     max_grad_norm: float = 1.0
+
+    def __post_init__(self) -> None:
+        problems: list[tuple[str, str] | None] = [*out_of_range(self, UPDATE_RANGES, optional=("dual_clip",))]
+        problems.append(one_of("kl_estimator", self.kl_estimator, KL_ESTIMATORS))
+        problems.append(one_of("aggregation", self.aggregation, aggregate.AGGREGATIONS))
+        if self.aggregation == "seq_mean_token_sum_norm" and self.max_tokens < 1:
+            problems.append(("max_tokens", f"max_tokens={self.max_tokens} must be >= 1 for seq_mean_token_sum_norm"))
+        if self.autocast is not None:
+            problems.append(one_of("autocast", self.autocast, DTYPES))
+        raise_problems(problems)
+
+
+UPDATE_RANGES = {  # UpdateConfig's numeric fields
+    "eps_low": NON_NEGATIVE,
+    "eps_high": NON_NEGATIVE,
+    "dual_clip": Range(float, 1, low_open=True, note="Ye et al. 2020's c"),
+    "beta": NON_NEGATIVE,
+    "max_tokens": Range(int, 0, note="0 unless the aggregation is seq_mean_token_sum_norm"),
+    "micro_rows": COUNT,
+    "max_grad_norm": POSITIVE,
+}
 
 
 def precision(cfg: UpdateConfig, device: torch.device) -> contextlib.AbstractContextManager:

@@ -12,6 +12,7 @@ import importlib.metadata
 import json
 import logging
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -312,7 +313,7 @@ def _read_gguf(path: Path) -> tuple[Any, Any, dict[str, torch.Tensor]]:
         hf = AutoModelForCausalLM.from_pretrained(
             path.parent, gguf_file=path.name, local_files_only=True, dtype=torch.float32
         )
-    except (OSError, ValueError, KeyError, RuntimeError) as error:
+    except (OSError, ValueError, KeyError, RuntimeError, struct.error) as error:
         raise ModelLoadError(f"{path}: not a readable GGUF model ({_first_line(error)})") from error
     # A model read from GGUF keeps quantizer flags that make save_pretrained fail; keep a clean config copy
     # and the tensors, and let the wrapped model go.
@@ -321,3 +322,45 @@ def _read_gguf(path: Path) -> tuple[Any, Any, dict[str, torch.Tensor]]:
         del config.quantization_config
     config.architectures = [type(hf).__name__]
     return tokenizer, config, {name: tensor.detach() for name, tensor in hf.state_dict().items()}
+
+
+def context_length(spec: str | Path) -> int | None:
+    """The positions the model at `spec` can attend over, read from its metadata without loading weights.
+
+    Checks on the way what loading would find only after a while: the spec resolves, a GGUF file's
+    header parses and its tensors lie inside the file, a Hugging Face directory's config.json parses and
+    its weight files are present with readable headers. None when the config does not say.
+    """
+    kind, path = resolve(spec)
+    if kind == "gguf":
+        return _gguf_context_length(path)
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelLoadError(f"{path / 'config.json'} is not valid JSON ({_first_line(error)})") from error
+    check_weight_files(path)
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"{path / 'config.json'} is not a JSON object")
+    for key in ("max_position_embeddings", "n_positions", "max_seq_len"):
+        if isinstance(config.get(key), int):
+            return config[key]
+    return None
+
+
+def _gguf_context_length(path: Path) -> int | None:
+    """`<architecture>.context_length` of a GGUF file, after checking that every tensor lies inside the file."""
+    from transformers.integrations.gguf.reader import GgufHeader, read_gguf_metadata
+
+    try:
+        header = GgufHeader.from_file(str(path))
+        metadata, _ = read_gguf_metadata(str(path))
+    except struct.error as error:
+        raise ModelLoadError(f"{path}: truncated or not a GGUF file (its header is cut short)") from error
+    except (OSError, ValueError, KeyError, IndexError, UnicodeDecodeError, OverflowError) as error:
+        raise ModelLoadError(f"{path}: not a readable GGUF file ({_first_line(error)})") from error
+    end = max((header.data_start + t.offset + t.nbytes for t in header.tensors), default=header.data_start)
+    size = path.stat().st_size
+    if end > size:
+        raise ModelLoadError(f"{path}: truncated: its tensors need {end} bytes, the file has {size}; copy it again")
+    value = metadata.get(f"{header.architecture}.context_length")
+    return value if isinstance(value, int) else None

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import torch
 
+from aha.ranges import TEMPERATURE, TOP_P
 from aha.rollout.sampling import row_seed, sample, uniform
 
 FinishReason = Literal["stop", "length"]
@@ -43,10 +44,10 @@ class SamplingParams:
         problems = []
         if self.n < 1:
             problems.append(f"n={self.n} must be >= 1")
-        if self.temperature < 0:
-            problems.append(f"temperature={self.temperature} must be >= 0")
-        if not 0 < self.top_p <= 1:
-            problems.append(f"top_p={self.top_p} must be in (0, 1]")
+        if not TEMPERATURE.holds(self.temperature):  # NaN and inf included
+            problems.append(f"temperature={self.temperature} must be {TEMPERATURE}")
+        if not TOP_P.holds(self.top_p):
+            problems.append(f"top_p={self.top_p} must be {TOP_P}")
         if self.top_k < 0:
             problems.append(f"top_k={self.top_k} must be >= 0")
         if self.max_new_tokens < 1:

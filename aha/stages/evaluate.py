@@ -26,6 +26,7 @@ from aha.evaluation.fingerprint import claim, sha256_of
 from aha.evaluation.metrics import Estimate, cons_at_k, mean_with_stderr, pass_at_1, pass_at_k_over_problems
 from aha.files import write_text_atomically
 from aha.models import DEFAULT_MODEL
+from aha.ranges import COUNT, SEED, TEMPERATURE, TOP_P, out_of_range, raise_problems
 from aha.rewards import get_batch
 
 
@@ -34,7 +35,7 @@ class EvalConfig:
     model: str = DEFAULT_MODEL  # shipped name, model directory, .gguf, checkpoint or an `aha train` run directory
     benchmarks: tuple[str, ...] = ("gsm8k",)
     samples: int = 4  # k samples per prompt for pass@1 / pass@k / cons@k
-    ks: tuple[int, ...] = (1,)  # pass@k reported for these k (those <= samples)
+    ks: tuple[int, ...] = (1,)  # pass@k reported for these k, each in 1..samples
     temperature: float = 0.6
     top_p: float = 0.95
     max_new_tokens: int = 1024
@@ -50,10 +51,30 @@ class EvalConfig:
     dtype: str | None = None
 
     def __post_init__(self) -> None:
+        if not self.benchmarks:
+            raise ConfigError("benchmarks: give at least one benchmark name")
         for name in self.benchmarks:
             get_benchmark(name)
-        if self.samples < 1:
-            raise ConfigError("--samples must be at least 1")
+        problems: list[tuple[str, str] | None] = [*out_of_range(self, EVAL_RANGES, optional=("limit",))]
+        for k in self.ks:
+            if not 1 <= k <= self.samples:
+                problems.append(("ks", f"ks: k={k} must be in 1..samples ({self.samples})"))
+        try:
+            get_template(self.template, system=self.system, think=self.think)
+        except ConfigError as error:
+            problems.append(("template", f"template: {error}"))
+        raise_problems(problems)
+
+
+EVAL_RANGES = {  # EvalConfig's numeric fields
+    "samples": COUNT,
+    "temperature": TEMPERATURE,
+    "top_p": TOP_P,
+    "max_new_tokens": COUNT,
+    "limit": COUNT,
+    "seed": SEED,
+    "max_rows": COUNT,
+}
 
 
 def resolve_model(spec: str) -> str:

@@ -15,6 +15,7 @@ from aha.data.templates import get_template
 from aha.devices import keep_freed_memory
 from aha.errors import ConfigError
 from aha.models import DEFAULT_MODEL, load
+from aha.ranges import COUNT, check
 from aha.rollout.engine import Engine, SamplingParams
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,9 @@ class GenerateConfig:
     max_rows: int = 64  # rows decoded together
     device: str = "cpu"
     dtype: str | None = None  # default: float32 on CPU, bfloat16 on CUDA
+
+    def __post_init__(self) -> None:
+        check(self, {"max_rows": COUNT})
 
 
 def read_prompts(cfg: GenerateConfig) -> list[tuple[str, dict[str, Any]]]:

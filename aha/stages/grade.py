@@ -9,6 +9,7 @@ temporary name and renamed when complete, so a killed run never leaves a half-wr
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 
 from aha.data.jsonl import field, read_jsonl, write_record
 from aha.errors import ConfigError, DataError
+from aha.ranges import COUNT, check
 from aha.rewards import get
 from aha.types import Sample
 
@@ -29,6 +31,9 @@ class GradeConfig:
     response_field: str = "response"
     answer_field: str = "answer"
     workers: int = 2  # worker processes for the math grader's symbolic stage and the code sandbox
+
+    def __post_init__(self) -> None:
+        check(self, {"workers": COUNT})
 
 
 def read_items(cfg: GradeConfig) -> list[tuple[str, Sample, dict[str, Any]]]:
@@ -70,7 +75,11 @@ def score(name: str, responses: Sequence[str], samples: Sequence[Sample], worker
 
 
 def run(cfg: GradeConfig) -> dict[str, Any]:
-    """Grade the file; return {"out": path, "count": n, "rewards": {name: {"mean", "unchecked"}}}."""
+    """Grade the file; return {"out": path, "count": n, "rewards": {name: {"mean", "unchecked"}}}.
+
+    The output's temporary file is opened before any grading, so an unwritable --out fails at once rather
+    than after the work, and it is removed again if anything fails.
+    """
     if not cfg.rewards:
         raise ConfigError("give at least one --reward NAME")
     for name in cfg.rewards:  # unknown names fail here, before any work
@@ -78,25 +87,39 @@ def run(cfg: GradeConfig) -> dict[str, Any]:
             get(name)
         except KeyError as error:
             raise ConfigError(f"--reward: {error.args[0]}") from error
-    items = read_items(cfg)
-    responses = [r for r, _, _ in items]
-    samples = [s for _, s, _ in items]
-    scored = {name: score(name, responses, samples, cfg.workers) for name in cfg.rewards}
     source = Path(cfg.path)
     out = Path(cfg.out) if cfg.out else source.with_name(source.stem + ".graded.jsonl")
+    if out.is_dir():
+        raise ConfigError(f"--out {out}: is a directory; give a file name")
+    items = read_items(cfg)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        for index, (_, _, record) in enumerate(items):
-            rewards = {name: scored[name][index]["value"] for name in cfg.rewards}
-            extra = {k: v for name in cfg.rewards for k, v in scored[name][index].items() if k != "value"}
-            write_record(handle, {**record, "rewards": rewards, **extra})
-        os.fsync(handle.fileno())
-    os.replace(tmp, out)
+    try:
+        handle = open(tmp, "w", encoding="utf-8")  # noqa: SIM115 (closed below, after grading)
+    except OSError as error:
+        raise ConfigError(f"--out {out}: cannot write there ({error.strerror})") from None
+    try:
+        with handle:
+            responses, samples = [r for r, _, _ in items], [s for _, s, _ in items]
+            scored = {name: score(name, responses, samples, cfg.workers) for name in cfg.rewards}
+            for index, (_, _, record) in enumerate(items):
+                rewards = {name: _finite(scored[name][index]["value"]) for name in cfg.rewards}
+                extra = {k: v for name in cfg.rewards for k, v in scored[name][index].items() if k != "value"}
+                write_record(handle, {**record, "rewards": rewards, **extra})
+            os.fsync(handle.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     summary = {}
     for name in cfg.rewards:
-        values = [row["value"] for row in scored[name] if row["value"] is not None]
+        values = [v for row in scored[name] if (v := _finite(row["value"])) is not None]
         summary[name] = {
             "mean": sum(values) / len(values) if values else None,
             "unchecked": len(items) - len(values),
         }
     return {"out": str(out), "count": len(items), "rewards": summary}
+
+
+def _finite(value: float | None) -> float | None:
+    """A reward value as written: NaN or infinity (no verdict) becomes None, as JSON has no such numbers."""
+    return None if value is None or not math.isfinite(value) else value

@@ -26,13 +26,27 @@ from aha.algo.advantages import get as get_advantage
 from aha.algo.advantages import zero_variance_groups
 from aha.config import to_dict
 from aha.data.templates import Template, get_template
-from aha.devices import keep_freed_memory, native_bf16, resolve_dtype
+from aha.devices import DTYPES, keep_freed_memory, native_bf16, resolve_dtype
 from aha.errors import AhaError, CheckpointError, ConfigError
 from aha.learn.batch import build_batch
 from aha.learn.optim import OptimConfig, make_optimizer
 from aha.learn.step import UpdateConfig, old_logprobs, update
 from aha.models import DEFAULT_MODEL, LoadedModel, load, save_checkpoint
 from aha.models.checkpoint import TrainerState, read_trainer_state, write_trainer_state
+from aha.ranges import (
+    COUNT,
+    FRACTION,
+    NON_NEGATIVE,
+    NON_NEGATIVE_INT,
+    SEED,
+    TEMPERATURE,
+    TOP_P,
+    Range,
+    check,
+    one_of,
+    out_of_range,
+    raise_problems,
+)
 from aha.rewards import combine, get_batch
 from aha.rewards import get as get_reward
 from aha.rollout.engine import Completion, Engine, SamplingParams
@@ -57,6 +71,29 @@ class PromptConfig:
     suffix: str = ""  # appended to every question
     stop: tuple[str, ...] = ()  # stop strings for sampling
 
+    def __post_init__(self) -> None:
+        problems: list[tuple[str, str] | None] = []
+        if any(len(turn) != 2 for turn in self.examples):
+            problems.append(("examples", "examples must be [question, response] pairs"))
+        else:
+            try:
+                get_template(self.template, system=self.system, think=self.think, examples=self.examples)
+            except ConfigError as error:
+                problems.append(("template", f"template: {error}"))
+        if not all(self.stop):
+            problems.append(("stop", "stop strings must not be empty"))
+        raise_problems(problems)
+
+
+BENCHMARK_RANGES = {  # BenchmarkEvalConfig's numeric fields
+    "every": Range(int, 0, note="0 = at the start and the end only"),
+    "limit": COUNT,
+    "samples": COUNT,
+    "temperature": TEMPERATURE,
+    "top_p": TOP_P,
+    "max_new_tokens": COUNT,
+}
+
 
 @dataclass(frozen=True, kw_only=True)
 class BenchmarkEvalConfig:
@@ -77,8 +114,34 @@ class BenchmarkEvalConfig:
 
         for name in self.names:
             get_benchmark(name)
-        if self.samples < 1 or self.max_new_tokens < 1 or self.every < 0:
-            raise ConfigError("benchmarks: samples and max_new_tokens must be >= 1 and every >= 0")
+        check(self, BENCHMARK_RANGES, optional=("limit",))
+
+
+GRPO_RANGES = {  # GRPOConfig's numeric fields
+    "advantage_eps": NON_NEGATIVE,
+    "group_size": Range(int, 2, note="a group of one has no relative advantage"),
+    "prompts_per_step": COUNT,
+    "temperature": TEMPERATURE,
+    "top_p": TOP_P,
+    "top_k": Range(int, 0, note="0 disables"),
+    "max_new_tokens": COUNT,
+    "max_refill_rounds": COUNT,
+    "overlong_buffer": NON_NEGATIVE_INT,
+    "overlong_penalty": NON_NEGATIVE,
+    "mu": COUNT,
+    "minibatches": COUNT,
+    "steps": COUNT,
+    "eval_every": Range(int, 0, note="0 = at the start and the end only"),
+    "save_every": COUNT,
+    "keep_checkpoints": COUNT,
+    "log_samples": NON_NEGATIVE_INT,
+    "truncation_warning": FRACTION,
+    "collapse_window": COUNT,
+    "max_rows": COUNT,
+    "eval_max_rows": COUNT,
+    "seed": SEED,
+}
+WEIGHT = Range(float)  # a reward's weight: any finite number
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,22 +191,30 @@ class GRPOConfig:
     dtype: str | None = None
 
     def __post_init__(self) -> None:
-        problems = [
-            f"{name}={value} must be >= 1"
-            for name, value in (
-                ("group_size", self.group_size),
-                ("prompts_per_step", self.prompts_per_step),
-                ("steps", self.steps),
-                ("mu", self.mu),
-                ("minibatches", self.minibatches),
-                ("max_new_tokens", self.max_new_tokens),
-            )
-            if value < 1
-        ]
-        if self.group_size < 2:
-            problems.append("group_size must be >= 2: a group of one has no relative advantage")
-        if problems:
-            raise ConfigError("; ".join(problems))
+        problems: list[tuple[str, str] | None] = [*out_of_range(self, GRPO_RANGES)]
+        for name, weight in self.rewards.items():
+            problems.append(_registered(f"rewards.{name}", name, get_reward))
+            if not WEIGHT.holds(weight):
+                problems.append((f"rewards.{name}", f"rewards.{name}={weight!r} must be {WEIGHT}"))
+        problems.append(_registered("accuracy_reward", self.accuracy_reward, get_reward))
+        problems.append(_registered("advantage", self.advantage, get_advantage))
+        if self.sampler_dtype is not None:
+            problems.append(one_of("sampler_dtype", self.sampler_dtype, DTYPES))
+        if self.dtype is not None:
+            problems.append(one_of("dtype", self.dtype, [*DTYPES, "auto"]))
+        if self.overlong_buffer > self.max_new_tokens:
+            limit = f"<= max_new_tokens ({self.max_new_tokens})"
+            problems.append(("overlong_buffer", f"overlong_buffer={self.overlong_buffer} must be {limit}"))
+        raise_problems(problems)
+
+
+def _registered(field: str, name: str, get: Callable[[str], Any]) -> tuple[str, str] | None:
+    """A (field, message) problem when `name` is not in the registry behind `get` (its error lists the known)."""
+    try:
+        get(name)
+    except KeyError as error:
+        return field, f"{field}: {error.args[0]}"
+    return None
 
 
 def sampler_copy(model: torch.nn.Module, dtype: str | None) -> torch.nn.Module | None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from aha.data.jsonl import field, read_jsonl
 from aha.errors import ConfigError, DataError
+from aha.ranges import COUNT, SEED, out_of_range, raise_problems
 from aha.types import Sample
 
 TASKS = ("arithmetic", "countdown", "gsm8k", "jsonl")
@@ -31,10 +32,20 @@ class TaskConfig:
     held_out_seed: int = 1_000_003  # arithmetic: the held-out set is the same for every run seed
 
     def __post_init__(self) -> None:
+        from aha.tasks.arithmetic import DIFFICULTY
+
         if self.name not in TASKS:
             raise ConfigError(f"task {self.name!r} is not one of {', '.join(TASKS)}")
         if self.name == "jsonl" and (self.path is None or self.held_out_path is None):
             raise ConfigError("task jsonl needs path and held_out_path")
+        problems: list[tuple[str, str] | None] = [*out_of_range(self, TASK_RANGES)]
+        if self.name == "arithmetic" and self.difficulty not in DIFFICULTY:
+            levels = ", ".join(map(str, DIFFICULTY))
+            problems.append(("difficulty", f"difficulty={self.difficulty!r} is not one of {levels}"))
+        raise_problems(problems)
+
+
+TASK_RANGES = {"train_size": COUNT, "held_out": COUNT, "held_out_seed": SEED}  # TaskConfig's numeric fields
 
 
 def build_task(cfg: TaskConfig, seed: int) -> tuple[list[Sample], list[Sample]]:

@@ -54,6 +54,9 @@ def generate(
     if difficulty not in DIFFICULTY:
         raise ConfigError(f"arithmetic difficulty {difficulty} is not one of {sorted(DIFFICULTY)}")
     spec = DIFFICULTY[difficulty]
+    distinct = (9 * 10 ** (spec.digits - 1)) ** spec.operands * len(spec.operators) ** (spec.operands - 1)
+    if count > distinct:  # the draw below would never finish
+        raise ConfigError(f"difficulty {difficulty} has fewer than {count} distinct problems (it has {distinct})")
     rng = random.Random(f"{prefix}/{seed}/{difficulty}")
     samples: list[Sample] = []
     seen = set(exclude)

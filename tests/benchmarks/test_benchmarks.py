@@ -9,6 +9,7 @@ import pytest
 
 from aha.benchmarks.scaling import ScalingBenchConfig, settings
 from aha.benchmarks.train import TrainBenchConfig, training_flops
+from aha.errors import ConfigError
 from aha.learn.batch import build_batch
 from aha.models import load
 
@@ -104,7 +105,7 @@ def test_bench_generate_reports_the_median_of_its_rounds(tiny_llama_dir):
     assert result["transformers_tokens"] == result["aha_tokens"] == 24
     assert len(result["round_ratios"]) == 3
     assert result["ratio"] == sorted(result["round_ratios"])[1]
-    with pytest.raises(ValueError, match="repeat=0"):
+    with pytest.raises(ConfigError, match="repeat=0 must be an integer >= 1"):
         GenerateBenchConfig(repeat=0)
 
 
@@ -112,7 +113,7 @@ def test_bench_generate_with_no_rounds_is_a_one_line_error(capsys):
     from aha.cli import main
 
     assert main(["bench", "generate", "--repeat", "0"]) == 2
-    assert "--repeat=0 must be >= 1" in capsys.readouterr().err
+    assert "argument --repeat: 0 is not an integer >= 1" in capsys.readouterr().err
 
 
 def test_corpus_agreement_counts_both_graders(tmp_path):

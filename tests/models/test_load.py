@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import subprocess
@@ -148,3 +149,50 @@ def test_cli_prints_one_line_for_a_bad_model(tiny_llama_dir, tmp_path, kind, say
     assert out.returncode == 2
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("aha: error:") and says in lines[0], out.stderr
+
+
+def test_context_length_is_read_from_metadata_without_loading_weights(tiny_llama_dir, monkeypatch):
+    load_module = importlib.import_module("aha.models.load")  # aha.models.load is also the name of a function
+
+    def no_weights(*args, **kwargs):
+        raise AssertionError("weights read")
+
+    monkeypatch.setattr(load_module, "_read_gguf", no_weights)
+    monkeypatch.setattr(load_module, "read_state_dict", no_weights)
+    # SmolLM2-135M was trained with an 8192-token context (its model card; llama.context_length in the GGUF)
+    assert load_module.context_length("smollm2-135m") == 8192
+    assert load_module.context_length(tiny_llama_dir) == 512  # max_position_embeddings of the fixture
+
+
+@pytest.mark.parametrize("cut", [0, 3, 50, 5000, 1_000_000, "data+10", "end-1"])
+def test_truncated_gguf_is_one_line_error_before_and_during_load(tmp_path, cut):
+    from aha.models.load import context_length
+
+    data = shipped_path("smollm2-135m").read_bytes()
+    if cut == "data+10":
+        cut = 1_785_664 + 10  # just past the start of the tensor data of this file
+    elif cut == "end-1":
+        cut = len(data) - 1
+    path = tmp_path / "cut.gguf"
+    path.write_bytes(data[:cut])
+    with pytest.raises(ModelLoadError) as info:
+        context_length(path)
+    message = str(info.value)
+    assert message.startswith(str(path)) and "\n" not in message
+    assert ("truncated" in message) or ("not a readable GGUF file" in message), message
+    if isinstance(cut, int) and cut <= 5000:  # the header is cut: transformers' own reader fails too
+        with pytest.raises(ModelLoadError, match="not a readable GGUF model"):
+            load(path, cache=False)
+
+
+def test_context_length_names_a_truncated_safetensors_file(tiny_llama_dir, tmp_path):
+    from aha.models.load import context_length
+
+    copy = tmp_path / "model"
+    copy.mkdir()
+    for file in tiny_llama_dir.iterdir():
+        (copy / file.name).write_bytes(file.read_bytes())
+    weights = copy / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1])
+    with pytest.raises(ModelLoadError, match=r"model\.safetensors is truncated or corrupt"):
+        context_length(copy)

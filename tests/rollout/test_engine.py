@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -172,6 +173,11 @@ def test_empty_prompt_and_bad_params_are_rejected(engine):
         engine.generate([[]], SamplingParams())
     with pytest.raises(ValueError, match="top_p"):
         SamplingParams(top_p=0)
+    for value in (math.nan, math.inf, -1.0):  # NaN compares false with any bound; inf is no temperature
+        with pytest.raises(ValueError, match=f"temperature={value} must be a finite number >= 0"):
+            SamplingParams(temperature=value)
+    with pytest.raises(ValueError, match="top_p=nan"):
+        SamplingParams(top_p=math.nan)
 
 
 class _CountingPacks(_RecordingModel):

@@ -9,6 +9,7 @@ import shutil
 import pytest
 
 from aha.cli import main
+from aha.errors import ConfigError
 from aha.stages.evaluate import EvalConfig, read_records, run
 
 
@@ -104,7 +105,8 @@ def test_eval_into_a_directory_of_samples_without_a_fingerprint_is_refused(tiny_
     out = tmp_path / "old"
     out.mkdir()
     (out / "gsm8k.samples.jsonl").write_text('{"id": "x"}\n')
-    assert main(["eval", str(tiny_llama_dir), "--bench", "gsm8k", "--out", str(out)]) == 2
+    args = ["eval", str(tiny_llama_dir), "--bench", "gsm8k", "--max-new-tokens", "8"]  # the model has 512 positions
+    assert main([*args, "--out", str(out)]) == 2
     assert "holds gsm8k.samples.jsonl but no fingerprint.json" in capsys.readouterr().err
     assert _files(out) == {"gsm8k.samples.jsonl": b'{"id": "x"}\n'}
 
@@ -151,3 +153,19 @@ def test_cli_prints_the_table_and_rejects_unknown_benchmarks(tiny_llama_dir, tmp
     assert out.startswith("| benchmark | problems | pass@1") and "| math500 | 2 |" in out
     assert main(["eval", str(tiny_llama_dir), "--bench", "gsm9k", "--out", str(tmp_path / "x")]) == 2
     assert "unknown benchmark 'gsm9k'" in capsys.readouterr().err
+
+
+def test_config_refuses_what_would_be_ignored_or_misread():
+    for fields, message in [
+        ({"ks": (1, 8), "samples": 4}, r"ks: k=8 must be in 1..samples \(4\)"),
+        ({"ks": (0,)}, r"ks: k=0 must be in 1..samples"),
+        ({"limit": -1}, "limit=-1 must be an integer >= 1"),  # a slice [:-1] would have meant "all but the last"
+        ({"limit": 0}, "limit=0 must be an integer >= 1"),
+        ({"max_new_tokens": 0}, "max_new_tokens=0 must be an integer >= 1"),
+        ({"temperature": -1.0}, "temperature=-1.0 must be a finite number >= 0"),
+        ({"top_p": 1.5}, r"top_p=1.5 must be a finite number in \(0, 1\]"),
+        ({"template": "raw", "system": "be brief"}, "template 'raw' takes no system message"),
+        ({"benchmarks": ()}, "at least one benchmark"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            EvalConfig(**fields)

@@ -288,7 +288,7 @@ def test_resume_of_a_directory_that_holds_no_run_is_an_error(tmp_path):
 
 
 def test_bad_config_values_are_reported():
-    with pytest.raises(ConfigError, match="group_size must be >= 2"):
+    with pytest.raises(ConfigError, match="group_size=1 must be an integer >= 2"):
         load_config(GRPOConfig, None, ["group_size=1"])
     with pytest.raises(ConfigError, match="task 'sudoku'"):
         load_config(GRPOConfig, None, ["task.name=sudoku"])

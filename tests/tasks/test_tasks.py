@@ -39,6 +39,9 @@ def test_impossible_requests_are_config_errors():
         arithmetic.generate(1, seed=0, difficulty=9)
     with pytest.raises(ConfigError, match="fewer than 100 distinct"):
         arithmetic.generate(100, seed=0, difficulty=1)  # only 81 one-digit sums exist
+    assert len({s.prompt for s in arithmetic.generate(81, seed=0, difficulty=1)}) == 81  # the count is exact
+    with pytest.raises(ConfigError, match=r"fewer than 10000000000 distinct problems \(it has 6561000000\)"):
+        arithmetic.generate(10**10, seed=0, difficulty=6)  # 900**3 * 3**2 of them: refused before drawing any
 
 
 def test_evaluate_doctest():
