@@ -20,19 +20,28 @@ as trusted helper code, so a program cannot redefine a helper a test relies on (
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aha.rewards import register, register_batch
 from aha.rewards.answers import after_reasoning
-from aha.sandbox import RunResult, Sandbox, SandboxLimits, TestsResult
+from aha.sandbox import RunResult, Sandbox, SandboxLimits, TestsResult, check_isolation
 from aha.types import Sample
 
 DEFAULT_LIMITS = SandboxLimits(wall_s=5.0, cpu_s=5.0, memory_mb=512, output_bytes=1 << 20)
 MAX_PROGRAM_CHARS = 50_000
 PYTHON_TAGS = frozenset({"python", "python3", "py", "py3"})
+CODE_REWARDS = frozenset({"code", "code_fraction"})
 _FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)```", re.DOTALL)
+
+
+def require_sandbox(reward_names: Collection[str]) -> None:
+    """Before slow work that will run model-written code (a model load, a batch): check that the sandbox
+    can isolate programs here; raises `aha.sandbox.IsolationError`, one line naming AHA_SANDBOX_UNSAFE,
+    where it cannot. Nothing to check when no code reward is among `reward_names`."""
+    if CODE_REWARDS & set(reward_names):
+        check_isolation()
 
 
 def extract_program(response: str) -> str | None:

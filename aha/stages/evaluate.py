@@ -28,6 +28,7 @@ from aha.files import write_text_atomically
 from aha.models import DEFAULT_MODEL
 from aha.ranges import COUNT, SEED, TEMPERATURE, TOP_P, out_of_range, raise_problems
 from aha.rewards import get_batch
+from aha.rewards.code import require_sandbox
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -307,7 +308,8 @@ def run(cfg: EvalConfig, progress: Callable[[str, str, int], None] | None = None
 
     keep_freed_memory()  # every micro-batch allocates a fresh key/value cache of the same size
     path = resolve_model(cfg.model)
-    claim(Path(cfg.out), fingerprint(cfg, path))  # before the model loads: a refusal costs nothing
+    require_sandbox([get_benchmark(name).reward for name in cfg.benchmarks])  # before the model loads,
+    claim(Path(cfg.out), fingerprint(cfg, path))  # and before the directory is bound: a refusal costs nothing
     loaded = load(path, device=cfg.device, dtype=cfg.dtype)
     template = get_template(cfg.template, system=cfg.system, think=cfg.think)
     engine = Engine(loaded.model, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.max_rows, frozen_weights=True)

@@ -20,6 +20,7 @@ from aha.data.jsonl import field, read_jsonl, write_record
 from aha.errors import ConfigError, DataError
 from aha.ranges import COUNT, check
 from aha.rewards import get
+from aha.rewards.code import require_sandbox
 from aha.types import Sample
 
 
@@ -87,6 +88,7 @@ def run(cfg: GradeConfig) -> dict[str, Any]:
             get(name)
         except KeyError as error:
             raise ConfigError(f"--reward: {error.args[0]}") from error
+    require_sandbox(cfg.rewards)
     source = Path(cfg.path)
     out = Path(cfg.out) if cfg.out else source.with_name(source.stem + ".graded.jsonl")
     if out.is_dir():

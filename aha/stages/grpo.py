@@ -49,6 +49,7 @@ from aha.ranges import (
 )
 from aha.rewards import combine, get_batch
 from aha.rewards import get as get_reward
+from aha.rewards.code import require_sandbox
 from aha.rollout.engine import Completion, Engine, SamplingParams
 from aha.rollout.sampling import row_seed
 from aha.tasks import TaskConfig, build_task
@@ -607,6 +608,7 @@ def run(
     directory = RunDir(run_dir)
     if resume and not directory.is_run():
         raise AhaError(f"{directory.path}: not a run directory (no config.yaml)")
+    require_sandbox([*cfg.rewards, cfg.accuracy_reward])  # before the model loads: a refusal costs nothing
     if not resume:
         directory.claim(to_dict(cfg))
     torch.manual_seed(cfg.seed)

@@ -6,6 +6,7 @@ The attack suite (programs that try to forge a verdict or escape) is tests/sandb
 from __future__ import annotations
 
 import doctest
+import json
 import os
 
 import pytest
@@ -135,3 +136,59 @@ def test_docstring_examples_run():
     result = doctest.testmod(code_rewards, extraglobs={"Sample": Sample})
     assert result.attempted > 0 and result.failed == 0
     assert not os.path.exists("program.py")  # nothing written to the parent's working directory
+
+
+def _in_a_child_without_namespaces(argv: list[str], monkeypatch_load: bool = True) -> tuple[int, str]:
+    """`aha ARGV` in a forked child whose kernel refuses namespaces (the seccomp filter refuses unshare);
+    model loading fails the run, so a refusal must come first. (exit code, stderr)."""
+    import contextlib
+    import io
+
+    from aha import cli
+    from aha.sandbox import UNSAFE_ENV, seccomp
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        os.environ.pop(UNSAFE_ENV, None)
+        seccomp.install()
+        if monkeypatch_load:
+            import aha.models
+
+            def no_load(*args, **kwargs):
+                raise AssertionError("the model was loaded before the sandbox was checked")
+
+            aha.models.load = no_load
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            try:
+                code = cli.main(argv)
+            except SystemExit as exc:
+                code = exc.code
+            except BaseException as exc:
+                code, err = 99, io.StringIO(repr(exc))
+        os.write(write, json.dumps([code, err.getvalue()]).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as file:
+        code, err = json.loads(file.read() or '[98, "no result"]')
+    os.waitpid(pid, 0)
+    return code, err
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_commands_refuse_before_slow_work_where_programs_cannot_be_isolated(tmp_path):
+    responses = tmp_path / "responses.jsonl"
+    record = {"response": "```python\nprint(1)\n```", "answer": "", "meta": {"io": [{"input": "", "output": "1"}]}}
+    responses.write_text(json.dumps(record) + "\n")
+    for argv in (
+        ["grade", str(responses), "--reward", "code"],
+        ["eval", "--bench", "humaneval", "--limit", "1", "--out", str(tmp_path / "eval")],
+        ["train", "rewards.code=1.0", "steps=1", "--out", str(tmp_path / "run")],
+    ):
+        code, err = _in_a_child_without_namespaces(argv)
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert code == 2 and lines[-1].startswith("aha: error: the code sandbox cannot isolate"), (argv, err)
+        assert "AHA_SANDBOX_UNSAFE=1" in lines[-1]
+    assert not (tmp_path / "responses.graded.jsonl").exists() and not (tmp_path / "eval").exists()

@@ -78,7 +78,7 @@ def test_builtins_and_standard_modules_cannot_be_replaced():
 
 
 def test_trusted_helpers_come_from_the_task_not_the_candidate():
-    helpers = "def encode(s):\n    return s[::-1]\n\ndef decode(s):\n    \"\"\"Undo encode.\"\"\"\n"
+    helpers = 'def encode(s):\n    return s[::-1]\n\ndef decode(s):\n    """Undo encode."""\n'
     test = "def check(candidate):\n    assert candidate(encode('abc')) == 'abc'\n"
     honest = "def decode(s):\n    return s[::-1]"
     cheat = "def encode(s):\n    return s\ndef decode(s):\n    return s"

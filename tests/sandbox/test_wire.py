@@ -31,12 +31,14 @@ HASHABLE = st.recursive(
 )
 VALUES = st.recursive(
     SCALARS,
-    lambda inner: st.lists(inner, max_size=4)
-    | st.tuples(inner, inner)
-    | st.dictionaries(HASHABLE, inner, max_size=4)
-    | st.sets(HASHABLE, max_size=4)
-    | st.frozensets(HASHABLE, max_size=4)
-    | st.builds(bytearray, st.binary()),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(HASHABLE, inner, max_size=4)
+        | st.sets(HASHABLE, max_size=4)
+        | st.frozensets(HASHABLE, max_size=4)
+        | st.builds(bytearray, st.binary())
+    ),
     max_leaves=20,
 )
 
