@@ -17,6 +17,7 @@ from aha.rewards import code as code_rewards
 from aha.rewards.code import code, code_fraction, extract_program, score_many
 from aha.sandbox import SandboxLimits
 from aha.types import Sample
+from tests.sandbox.forked import in_child
 
 FAST = SandboxLimits(wall_s=1.5, cpu_s=1.5, memory_mb=256, max_processes=16)
 
@@ -138,43 +139,35 @@ def test_docstring_examples_run():
     assert not os.path.exists("program.py")  # nothing written to the parent's working directory
 
 
-def _in_a_child_without_namespaces(argv: list[str], monkeypatch_load: bool = True) -> tuple[int, str]:
-    """`aha ARGV` in a forked child whose kernel refuses namespaces (the seccomp filter refuses unshare);
-    model loading fails the run, so a refusal must come first. (exit code, stderr)."""
+def _in_a_child_without_namespaces(argv: list[str]) -> tuple[int, str]:
+    """`aha ARGV` in a forked child whose kernel refuses namespaces (the seccomp filter refuses unshare),
+    where loading a model fails the test: a refusal must come first. (exit code, stderr)"""
     import contextlib
     import io
 
+    import aha.models
     from aha import cli
     from aha.sandbox import UNSAFE_ENV, seccomp
 
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read)
+    def prepare() -> None:
         os.environ.pop(UNSAFE_ENV, None)
         seccomp.install()
-        if monkeypatch_load:
-            import aha.models
 
-            def no_load(*args, **kwargs):
-                raise AssertionError("the model was loaded before the sandbox was checked")
+        def no_load(*args: object, **kwargs: object) -> None:
+            raise AssertionError("the model was loaded before the sandbox was checked")
 
-            aha.models.load = no_load
+        aha.models.load = no_load
+
+    def work() -> tuple[int, str]:
         err = io.StringIO()
         with contextlib.redirect_stderr(err):
             try:
                 code = cli.main(argv)
             except SystemExit as exc:
                 code = exc.code
-            except BaseException as exc:
-                code, err = 99, io.StringIO(repr(exc))
-        os.write(write, json.dumps([code, err.getvalue()]).encode())
-        os._exit(0)
-    os.close(write)
-    with os.fdopen(read) as file:
-        code, err = json.loads(file.read() or '[98, "no result"]')
-    os.waitpid(pid, 0)
-    return code, err
+        return code, err.getvalue()
+
+    return tuple(in_child(work, prepare))
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

@@ -13,7 +13,6 @@ Two kinds of task:
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import pwd
 import secrets
@@ -21,7 +20,6 @@ import shutil
 import socket
 import subprocess
 import threading
-import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ import pytest
 from aha.rewards.code import score_many
 from aha.sandbox import UID_BASE, SandboxLimits, cgroup, check_isolation
 from aha.types import Sample
+from tests.sandbox.forked import in_child
 from tests.sandbox.test_runner import leftover_processes
 
 LIMITS = SandboxLimits(wall_s=2.0, cpu_s=2.0, memory_mb=128, max_processes=8, tmp_mb=16, output_bytes=4096)
@@ -407,32 +406,14 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
 
 
 def _as_user(runner: Runner, work: Callable[[], Any], env: dict[str, str]) -> Any:
-    """Run `work` in a child process that has dropped to `runner`'s uid and gid; its JSON result."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        code = 1
-        try:
-            os.close(read)
-            os.setgroups([])
-            os.setresgid(runner.gid, runner.gid, runner.gid)
-            os.setresuid(runner.uid, runner.uid, runner.uid)
-            os.environ.update(env, HOME=str(runner.home), USER=runner.name)
-            os.chdir(runner.home)
-            payload = json.dumps({"result": work()})
-            code = 0
-        except BaseException:
-            payload = json.dumps({"error": traceback.format_exc()})
-        with os.fdopen(write, "w") as out:
-            out.write(payload)
-        os._exit(code)
-    os.close(write)
-    with os.fdopen(read) as result:
-        data = json.loads(result.read() or '{"error": "no result"}')
-    os.waitpid(pid, 0)
-    if "error" in data:
-        raise AssertionError(f"the unprivileged runner failed:\n{data['error']}")
-    return data["result"]
+    """work()'s JSON result, computed in a child process that has dropped to `runner`'s uid and gid."""
+
+    def drop() -> None:
+        _drop_to(runner)()
+        os.environ.update(env, HOME=str(runner.home), USER=runner.name)
+        os.chdir(runner.home)
+
+    return in_child(work, drop)
 
 
 def _ensure_user() -> pwd.struct_passwd:

@@ -3,38 +3,28 @@ or run in the weaker mode when asked; and the verdict it reports."""
 
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
 
 from aha.errors import AhaError
 from aha.sandbox import UNSAFE_ENV, IsolationError, SandboxLimits, run_python, seccomp
+from tests.sandbox.forked import in_child
 
 LIMITS = SandboxLimits(wall_s=5.0, cpu_s=5.0, memory_mb=256)
 
 
 def on_a_host_without_namespaces(**kwargs: object) -> dict:
     """run_python's outcome in a forked child whose kernel refuses unshare (the seccomp filter does)."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
+
+    def work() -> dict:
         try:
-            os.close(read)
-            seccomp.install()
             result = run_python("import os\nprint(os.getpid() > 1)", limits=LIMITS, **kwargs)
-            data = {"status": result.status, "stdout": result.stdout, "isolation": result.isolation}
         except IsolationError as exc:
-            data = {"refused": str(exc)}
-        except BaseException as exc:
-            data = {"other": repr(exc)}
-        os.write(write, json.dumps(data).encode())
-        os._exit(0)
-    os.close(write)
-    with os.fdopen(read) as file:
-        data = json.loads(file.read())
-    os.waitpid(pid, 0)
-    return data
+            return {"refused": str(exc)}
+        return {"status": result.status, "stdout": result.stdout, "isolation": result.isolation}
+
+    return in_child(work, seccomp.install)
 
 
 @pytest.mark.skipif(seccomp.machine() not in seccomp.ARCHES, reason="needs the seccomp filter")

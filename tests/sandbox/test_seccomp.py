@@ -4,7 +4,6 @@ in a real process (a forked child, so the filter never touches the test process)
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import re
 import socket
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from aha.sandbox import seccomp
+from tests.sandbox.forked import in_child
 
 HEADERS = {"x86_64": Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h")}
 pytestmark = pytest.mark.skipif(seccomp.machine() not in seccomp.ARCHES, reason="no filter for this architecture")
@@ -24,23 +24,7 @@ pytestmark = pytest.mark.skipif(seccomp.machine() not in seccomp.ARCHES, reason=
 
 def in_filtered_child(probe: Callable[[], object]) -> object:
     """probe()'s JSON result, computed in a forked child after installing the filter."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(read)
-            seccomp.install()
-            result = json.dumps({"value": probe()})
-        except BaseException as exc:
-            result = json.dumps({"error": repr(exc)})
-        os.write(write, result.encode())
-        os._exit(0)
-    os.close(write)
-    with os.fdopen(read) as file:
-        data = json.loads(file.read())
-    os.waitpid(pid, 0)
-    assert "error" not in data, data
-    return data["value"]
+    return in_child(probe, seccomp.install)
 
 
 @pytest.mark.parametrize("arch", sorted(HEADERS))
