@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import torch
 
+from aha.errors import DataError
 from aha.ranges import TEMPERATURE, TOP_P
 from aha.rollout.sampling import row_seed, sample, uniform
 
@@ -75,10 +76,19 @@ class _Row:
     prompt_index: int
     sample_index: int
     seed: int
+    budget: int = 0  # new tokens it may take: max_new_tokens, or less where the model's context ends first
     token_ids: list[int] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
     finish_reason: FinishReason | None = None
     stop_string: str | None = None
+
+
+def context_length(model: Any) -> int | None:
+    """The positions the model can attend over (prompt and completion together), where it says."""
+    spec = getattr(model, "spec", None)
+    config = getattr(getattr(model, "hf", None), "config", None)
+    value = getattr(spec, "max_positions", None) or getattr(config, "max_position_embeddings", None)
+    return int(value) if value else None
 
 
 def common_prefix(prompts: Sequence[Sequence[int]], min_length: int = 8) -> int:
@@ -168,15 +178,20 @@ class Engine:
         keys = list(range(len(prompts))) if prompt_keys is None else list(prompt_keys)
         if len(keys) != len(prompts):
             raise ValueError(f"{len(keys)} prompt keys for {len(prompts)} prompts")
+        context = context_length(self.model)
         for index, prompt in enumerate(prompts):
             if len(prompt) == 0:
                 raise ValueError(f"prompt {index} is empty: it needs at least one token")
+            if context is not None and len(prompt) >= context:
+                raise DataError(f"prompt {index} has {len(prompt)} tokens: the model's context holds {context}")
         per_chunk = max(1, self.max_rows // params.n)
         # One pack for every micro-batch of this call: the weights do not change during it.
         packed = self._pack(min(len(prompts), per_chunk) * params.n) if prompts else None
         for start in range(0, len(prompts), per_chunk):
             chunk = range(start, min(start + per_chunk, len(prompts)))
-            rows = [_Row(p, g, row_seed(params.seed, keys[p], g)) for p in chunk for g in range(params.n)]
+            budgets = {p: min(params.max_new_tokens, context - len(prompts[p])) if context else params.max_new_tokens
+                       for p in chunk}  # fmt: skip
+            rows = [_Row(p, g, row_seed(params.seed, keys[p], g), budgets[p]) for p in chunk for g in range(params.n)]
             self._run_chunk([list(prompts[p]) for p in chunk], rows, params, share_prefix, progress, packed)
             for offset in range(len(chunk)):
                 group = rows[offset * params.n : (offset + 1) * params.n]
@@ -215,11 +230,12 @@ class Engine:
         progress: Callable[[int, int], None] | None,
         packed: Any,
     ) -> None:
-        capacity = max(len(p) for p in prompts) + params.max_new_tokens
+        steps = max(row.budget for row in rows)
+        capacity = max(len(p) for p in prompts) + steps
         cache, logits = self._prefill(prompts, params.n, share_prefix, capacity)
         device = logits.device
         in_cache = list(range(len(rows)))  # rows[in_cache[i]] is cache row i; finished ones stay until compaction
-        for step in range(params.max_new_tokens):
+        for step in range(steps):
             u = torch.tensor([uniform(rows[r].seed, step) for r in in_cache], dtype=torch.float64, device=device)
             tokens, logp = sample(logits, u, temperature=params.temperature, top_k=params.top_k, top_p=params.top_p)
             generated = finished = 0
@@ -230,7 +246,7 @@ class Engine:
                 generated += 1
                 row.token_ids.append(token)
                 row.logprobs.append(lp)
-                self._check_finish(row, params, last_step=step == params.max_new_tokens - 1)
+                self._check_finish(row, params, last_step=len(row.token_ids) >= row.budget)
                 finished += row.finish_reason is not None
             live = [i for i, r in enumerate(in_cache) if rows[r].finish_reason is None]
             if progress is not None:

@@ -230,3 +230,22 @@ def test_frozen_weights_keep_the_pack_and_notice_updates():
     frozen.weights_changed()
     stepped = _samples(frozen.generate(prompts, params))
     assert counting.packs == 3 and stepped == fresh() and stepped != changed
+
+
+def test_rows_stop_where_the_models_context_ends(tiny_llama_dir):
+    """A budget of new tokens past the model's positions ends each row at the last position ("length"),
+    each by its own prompt's length; a prompt that fills the context is one clear error."""
+    from aha.errors import DataError
+    from aha.models import load
+    from aha.rollout.engine import Engine, SamplingParams, context_length
+
+    loaded = load(str(tiny_llama_dir))
+    engine = Engine(loaded.model, loaded.tokenizer, [], max_rows=8)
+    assert context_length(loaded.model) == 512
+    prompts = [[5] * 500, [7] * 490]
+    params = SamplingParams(n=2, temperature=1.0, max_new_tokens=100, ignore_eos=True, seed=1)
+    groups = engine.generate(prompts, params)
+    assert [[len(c.token_ids) for c in group] for group in groups] == [[12, 12], [22, 22]]
+    assert {c.finish_reason for group in groups for c in group} == {"length"}
+    with pytest.raises(DataError, match="prompt 1 has 512 tokens: the model's context holds 512"):
+        engine.generate([[5] * 3, [5] * 512], params)
