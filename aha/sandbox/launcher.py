@@ -274,7 +274,7 @@ def launch(config, runners):
                 report(status_fd, status="refused", message=str(exc), isolation=isolation)
                 return
         if namespaces:  # once inside the namespaces, failing to build the root is never a reason to go on
-            prefixes = {sys.base_prefix, sys.prefix, os.path.dirname(os.path.realpath(sys.executable))}
+            prefixes = {sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))}  # not a venv: -S skips it
             try:
                 root = jail.build_root(config["scratch"], prefixes, config["tmp_mb"], uid if root_user else -1)
             except OSError as exc:
