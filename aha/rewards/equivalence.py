@@ -107,7 +107,10 @@ _RELATIONS = (
 _MATRIX = re.compile(
     r"\[?\s*\\begin\{array\}\{[^{}]*\}(.*?)\\end\{array\}\s*\]?|\\begin\{bmatrix\}(.*?)\\end\{bmatrix\}", re.DOTALL
 )
-_MARKDOWN_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_MARKDOWN_BOLD = re.compile(r"(?<![\w)\]}])\*\*(?=\S)(.+?)(?<=\S)\*\*(?![\w(])")  # **12**; not 2**3 + 3**2
+_BARE_FUNCTION = re.compile(  # sqrt(3), sin(x), log(2) written without a backslash
+    r"(?<![\\A-Za-z])(sqrt|(?:arc)?(?:sin|cos|tan|cot|sec|csc)h?|log|ln)(?=\s*\()"
+)
 _PERCENT_WORDS = re.compile(r"\s*\b(?:percent|percentage|pct)\b\.?$", re.IGNORECASE)
 _NUMBER_TIMES_PAREN = re.compile(r"(?<![_^\w.])(\d+(?:\.\d+)?)\s*\((?=\s*[-\d\\])")
 _SQRT_PAREN = re.compile(r"\\sqrt\s*(\[[^\[\]]*\])?\s*\(([^()]*)\)")
@@ -139,7 +142,7 @@ def _radians(angle: re.Match[str]) -> str:
 
 _UNIT_WORDS_AFTER = re.compile(  # "... \\text{radians}\\ \\text{per second}" after an expression
     r"^(.*?[\w})\]])(?:\s|\\ |\\,|\\;)*"
-    r"(?:\\(?:text|mathrm|mbox)\s*\{\s*[A-Za-z]+(?:\s+[A-Za-z]+)*\s*\}(?:\s|\\ |\\,)*)+$"
+    r"(?:\\(?:text|mathrm|mbox)\s*\{\s*(?!percent)[A-Za-z]+(?:\s+[A-Za-z]+)*\s*\}(?:\s|\\ |\\,)*)+$"
 )
 
 
@@ -174,7 +177,7 @@ def normalize(answer: str, decimal_comma: bool = False, keep_equation: bool = Fa
     for _ in range(3):
         text = _TEXT.sub(r"\1", text)
     text = text.replace("\\$", "").replace("$", "").strip()
-    text = _MARKDOWN_BOLD.sub(r"\1", text)
+    text = _MARKDOWN_BOLD.sub(r"\1", text).replace("**", "^")  # what is left is Python's power: 2**(1/4)
     if "=" in text and not re.search(r"[(\[][^()\[\]]*\d,\d", text):  # 36x^2 + 64y^2 = 2,304; not (2,500)
         text = _GROUPED.sub(lambda m: m.group(0).replace(",", ""), text)
     text = text.rstrip(" .,;!:").lstrip(":").strip()
@@ -198,9 +201,10 @@ def normalize(answer: str, decimal_comma: bool = False, keep_equation: bool = Fa
     text = _MATRIX.sub(lambda m: "\\begin{pmatrix}" + (m.group(1) or m.group(2)) + "\\end{pmatrix}", text)
     text = re.sub(r"(?<=\d),?\s+and\s+(?=-?\d)", ", ", text)
     text = _NUMBER_TIMES_PAREN.sub(r"\1\\cdot (", text)  # 36(64) is 36 times 64 (the parser adds them)
+    text = _EXP_CALL.sub(r"e^{\1}", text)
+    text = _BARE_FUNCTION.sub(r"\\\1", text)
     text = _SQRT_PAREN.sub(lambda m: f"\\sqrt{m.group(1) or ''}{{{m.group(2)}}}", text)
     text = _ROOT_DIGIT.sub(r"\\sqrt\1{\2}", text)
-    text = _EXP_CALL.sub(r"e^{\1}", text)
     text = _BARE_PI.sub(r"\\pi", text)
     text = re.sub(r"\+\s*-", "-", text)
     text = re.sub(r"(?<![\d.])(\d+)\.0+(?![\d.])", r"\1", text)  # 14.0 -> 14
@@ -280,8 +284,11 @@ def _numbers_equal(pred: Normalized, ref: Normalized) -> bool | None:
     if pred.percent != ref.percent:  # 50% and 0.5 are the same answer; so are 50% and 50
         candidates |= {p / 100} if pred.percent else {p * 100}
     last_place = rounded_decimals(pred.text, ref.text)
+    exact = not re.search(r"[.eE]", pred.text + ref.text)  # 99999999999 is not 100000000000
     return any(
-        c == r or abs(c - r) <= abs(r) * Fraction(1, 10**6) or (last_place and abs(c - r) <= last_place)
+        c == r
+        or (not exact and abs(c - r) <= abs(r) * Fraction(1, 10**6))
+        or bool(last_place and rounded_from(c, r, last_place))
         for c in candidates
     )
 
@@ -298,6 +305,15 @@ def rounded_decimals(pred: str, ref: str) -> Fraction | None:
     if max(digits) < 4 or any(2 <= n <= 3 for n in digits):
         return None
     return Fraction(1, 10 ** min(len(d.split(".")[1]) for d in decimals))
+
+
+def rounded_from(value: Fraction | float, exact: Fraction | float, last_place: Fraction | float) -> bool:
+    """Whether `value`, written to `last_place`, is `exact` rounded (within half a unit) or cut toward zero
+    (within one unit, on the side of zero): 1.732 and 1.7321 for \\sqrt{3}, but not 5.001 for 5."""
+    gap = exact - value
+    if abs(gap) <= last_place / 2:
+        return True
+    return value != 0 and (gap > 0) == (value > 0) and abs(gap) < last_place
 
 
 _WORDS = re.compile(r"^[A-Za-z][A-Za-z ]+$")

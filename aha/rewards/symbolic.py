@@ -5,7 +5,7 @@ a time limit.
 
 from __future__ import annotations
 
-from aha.rewards.equivalence import Normalized, equation_sides, forms, relation_chain, rounded_decimals
+from aha.rewards.equivalence import Normalized, equation_sides, forms, relation_chain, rounded_decimals, rounded_from
 
 
 def symbolic_equivalent(prediction: str, reference: str, decimal_comma: bool = False) -> bool:
@@ -124,7 +124,8 @@ SAMPLE_POINTS = ((0.37, -0.61), (1.29, -1.73), (2.71, -0.29), (0.83, -2.37), (1.
 
 
 def _close(gold: object, target: object, tolerance: float) -> bool:
-    """Numbers within an absolute tolerance; sets, tuples and matrices element by element."""
+    """Numbers that read as the gold rounded or cut to `tolerance` (one unit in the last place, see
+    `rounded_from`), real and imaginary parts apart; sets, tuples and matrices element by element."""
     import sympy
 
     if isinstance(gold, sympy.Expr) and isinstance(target, sympy.Expr):
@@ -134,7 +135,7 @@ def _close(gold: object, target: object, tolerance: float) -> bool:
             a, b = complex(sympy.N(gold)), complex(sympy.N(target))
         except (TypeError, ValueError):
             return False
-        return abs(a - b) <= tolerance
+        return rounded_from(b.real, a.real, tolerance) and rounded_from(b.imag, a.imag, tolerance)
     if isinstance(gold, sympy.MatrixBase) and isinstance(target, sympy.MatrixBase):
         return gold.shape == target.shape and all(_close(g, t, tolerance) for g, t in zip(gold, target, strict=True))
     if isinstance(gold, sympy.FiniteSet | sympy.Tuple) and isinstance(target, sympy.FiniteSet | sympy.Tuple):
