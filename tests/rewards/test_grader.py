@@ -255,6 +255,17 @@ def test_equations_without_unknowns_and_number_notation(response, reference, cor
     assert grade(response, reference).correct is correct
 
 
+@pytest.mark.parametrize(
+    ("response", "reference", "correct"),
+    [
+        ("$x=2$ when $y>1$", "$x=2$ when $y>1$", True),  # prose with math: the reference itself is right
+        ("$x=3$ when $y>1$", "$x=2$ when $y>1$", False),
+    ],
+)
+def test_the_reference_word_for_word_is_correct(response, reference, correct):
+    assert grade(response, reference).correct is correct
+
+
 def test_timeout_is_reported_and_the_pool_recovers():
     pool = GraderPool(workers=1, timeout_s=2.0)
     try:
