@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
 from aha.rewards.answers import final_boxed
+from aha.rewards.compound import tuples_of_assignments, vector_against_list
 
 _BARE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
 _MATH_WORDS = frozenset(
@@ -379,19 +380,27 @@ def forms(prediction: str, reference: str, decimal_comma: bool = False) -> list[
     """The (prediction, reference) forms to compare; the answers are equivalent when any pair is.
 
     Two equations are compared as equations ("2x + 4y = 3" and "y = -x/2 + 3/4"), and also by their right
-    sides when both left sides are names ("f(x) = 2x + 3" and "y = 2x + 3"); two chains of inequalities as
-    inequalities ("1 < 2x \\leq 3" and "1/2 < x \\leq 1.5") and as intervals. Otherwise an assignment
-    answers with its value ("x = 3" is 3) and "a = b = 10/9" with its last side.
+    sides when both left sides are names ("f(x) = 2x + 3" and "y = 2x + 3") or the same ("a - b = 1.732" and
+    "a - b = \\sqrt{3}"); two chains of inequalities as inequalities ("1 < 2x \\leq 3" and "1/2 < x \\leq 1.5")
+    and as intervals; groups of assignments as sets of tuples, and a one-column matrix against a list as tuples
+    (`aha.rewards.compound`). Otherwise an assignment answers with its value ("x = 3" is 3) and "a = b = 10/9"
+    with its last side.
     """
     pred_equation = normalize(prediction, decimal_comma, keep_equation=True)
     ref_equation = normalize(reference, keep_equation=True)
     pred_sides, ref_sides = equation_sides(pred_equation.text), equation_sides(ref_equation.text)
     plain = _last_side(normalize(prediction, decimal_comma), normalize(reference))
+    parts = tuples_of_assignments(pred_equation.text, ref_equation.text) or vector_against_list(
+        pred_equation.text, ref_equation.text
+    )
+    if parts:  # "p=5, q=2; p=7, q=2" as {(5, 2), (7, 2)}; a column matrix and a list as tuples
+        return [(Normalized(parts[0], pred_equation.percent), Normalized(parts[1])), plain]
     if relation_chain(pred_equation.text) and relation_chain(ref_equation.text):
         return [(pred_equation, ref_equation), plain]  # as inequalities, and as intervals
     if pred_sides and ref_sides:
         pairs = [(pred_equation, ref_equation)]
-        if _NAME_SIDE.match(pred_sides[0]) and _NAME_SIDE.match(ref_sides[0]):
+        same_left = pred_sides[0].replace(" ", "") == ref_sides[0].replace(" ", "")
+        if same_left or (_NAME_SIDE.match(pred_sides[0]) and _NAME_SIDE.match(ref_sides[0])):
             pairs.append((Normalized(pred_sides[1], pred_equation.percent), Normalized(ref_sides[1])))
         return pairs
     return [plain]

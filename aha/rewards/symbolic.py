@@ -5,12 +5,27 @@ a time limit.
 
 from __future__ import annotations
 
-from aha.rewards.equivalence import Normalized, equation_sides, forms, relation_chain, rounded_decimals, rounded_from
+from aha.rewards.compound import system_of_equations
+from aha.rewards.equivalence import (
+    Normalized,
+    equation_sides,
+    forms,
+    normalize,
+    relation_chain,
+    rounded_decimals,
+    rounded_from,
+)
 
 
 def symbolic_equivalent(prediction: str, reference: str, decimal_comma: bool = False) -> bool:
     """math-verify's verdict on the normalised answers (slow: call it through a GraderPool); raises ValueError
     when the reference does not parse."""
+    systems = (
+        system_of_equations(normalize(prediction, decimal_comma, keep_equation=True).text),
+        system_of_equations(normalize(reference, keep_equation=True).text),
+    )
+    if systems[0] and systems[1]:
+        return _systems_equivalent(systems[0], systems[1], decimal_comma)
     pairs = forms(prediction, reference, decimal_comma)
     for pred, ref in pairs:
         sides = equation_sides(pred.text), equation_sides(ref.text)
@@ -24,6 +39,20 @@ def symbolic_equivalent(prediction: str, reference: str, decimal_comma: bool = F
         elif _expressions_equivalent(pred, ref, prediction, reference):
             return True
     return False
+
+
+def _systems_equivalent(pred: list[str], ref: list[str], decimal_comma: bool) -> bool:
+    """Two systems (`\\begin{cases}`) of as many equations, each equation of one equivalent to its own of the
+    other, in any order."""
+    if len(pred) != len(ref):
+        return False
+    unmatched = list(ref)
+    for equation in pred:
+        match = next((r for r in unmatched if symbolic_equivalent(equation, r, decimal_comma)), None)
+        if match is None:
+            return False
+        unmatched.remove(match)
+    return True
 
 
 def _equations_equivalent(pred: tuple[str, str], ref: tuple[str, str]) -> bool:
