@@ -19,6 +19,7 @@ from fractions import Fraction
 
 from aha.rewards.answers import final_boxed
 from aha.rewards.compound import tuples_of_assignments, vector_against_list
+from aha.rewards.plaintext import latex_from_plain
 
 _BARE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
 _MATH_WORDS = frozenset(
@@ -101,7 +102,7 @@ _RELATIONS = (
     (re.compile(r"\\gt\b"), ">"),
     (re.compile(r">="), "\\geq "),
     (re.compile(r"<="), "\\leq "),
-    (re.compile(r"!="), "\\neq "),
+    (re.compile(r"!=|=/="), "\\neq "),
     (re.compile(r"\\ge\b(?!q)"), "\\geq"),
     (re.compile(r"\\le\b(?!q)"), "\\leq"),
 )
@@ -109,15 +110,8 @@ _MATRIX = re.compile(
     r"\[?\s*\\begin\{array\}\{[^{}]*\}(.*?)\\end\{array\}\s*\]?|\\begin\{bmatrix\}(.*?)\\end\{bmatrix\}", re.DOTALL
 )
 _MARKDOWN_BOLD = re.compile(r"(?<![\w)\]}])\*\*(?=\S)(.+?)(?<=\S)\*\*(?![\w(])")  # **12**; not 2**3 + 3**2
-_BARE_FUNCTION = re.compile(  # sqrt(3), sin(x), log(2) written without a backslash
-    r"(?<![\\A-Za-z])(sqrt|(?:arc)?(?:sin|cos|tan|cot|sec|csc)h?|log|ln)(?=\s*\()"
-)
 _PERCENT_WORDS = re.compile(r"\s*\b(?:percent|percentage|pct)\b\.?$", re.IGNORECASE)
 _NUMBER_TIMES_PAREN = re.compile(r"(?<![_^\w.])(\d+(?:\.\d+)?)\s*\((?=\s*[-\d\\])")
-_SQRT_PAREN = re.compile(r"\\sqrt\s*(\[[^\[\]]*\])?\s*\(([^()]*)\)")
-_ROOT_DIGIT = re.compile(r"\\sqrt\s*(\[[^\[\]]*\])\s*(\d+)")
-_EXP_CALL = re.compile(r"(?<![\\A-Za-z])exp\s*\(([^()]*)\)")
-_BARE_PI = re.compile(r"(?<![\\A-Za-z])pi(?![A-Za-z])")
 _BETWEEN = re.compile(r"(-?[\w.\\{}]+)\s*(\\leq|<)\s*([a-zA-Z])\s*(\\leq|<)\s*(-?[\w.\\{}]+)")
 _SCALE = re.compile(r"^(-?\d[\d,]*(?:\.\d+)?)\s*(thousand|million|billion|trillion)$", re.IGNORECASE)
 _SCALES = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
@@ -202,11 +196,7 @@ def normalize(answer: str, decimal_comma: bool = False, keep_equation: bool = Fa
     text = _MATRIX.sub(lambda m: "\\begin{pmatrix}" + (m.group(1) or m.group(2)) + "\\end{pmatrix}", text)
     text = re.sub(r"(?<=\d),?\s+and\s+(?=-?\d)", ", ", text)
     text = _NUMBER_TIMES_PAREN.sub(r"\1\\cdot (", text)  # 36(64) is 36 times 64 (the parser adds them)
-    text = _EXP_CALL.sub(r"e^{\1}", text)
-    text = _BARE_FUNCTION.sub(r"\\\1", text)
-    text = _SQRT_PAREN.sub(lambda m: f"\\sqrt{m.group(1) or ''}{{{m.group(2)}}}", text)
-    text = _ROOT_DIGIT.sub(r"\\sqrt\1{\2}", text)
-    text = _BARE_PI.sub(r"\\pi", text)
+    text = latex_from_plain(text)  # sqrt((x+1)/2), abs(x), csc x, 3^-x, 1/3p
     text = re.sub(r"\+\s*-", "-", text)
     text = re.sub(r"(?<![\d.])(\d+)\.0+(?![\d.])", r"\1", text)  # 14.0 -> 14
     text = re.sub(r"(?<![\w.])1(?=[a-z]\b)", "", text)  # 14 - 1i -> 14 - i
@@ -284,12 +274,13 @@ def _numbers_equal(pred: Normalized, ref: Normalized) -> bool | None:
     candidates = {p}
     if pred.percent != ref.percent:  # 50% and 0.5 are the same answer; so are 50% and 50
         candidates |= {p / 100} if pred.percent else {p * 100}
-    last_place = rounded_decimals(pred.text, ref.text)
-    exact = not re.search(r"[.eE]", pred.text + ref.text)  # 99999999999 is not 100000000000
+    last_place, ref_place = rounded_decimals(pred.text, ref.text), rounded_decimals(ref.text, pred.text)
+    inexact = all(re.search(r"[.eE]", text) for text in (pred.text, ref.text))  # two decimals, not 99999999999
     return any(
         c == r
-        or (not exact and abs(c - r) <= abs(r) * Fraction(1, 10**6))
+        or (inexact and abs(c - r) <= abs(r) * Fraction(1, 10**6))
         or bool(last_place and rounded_from(c, r, last_place))
+        or bool(ref_place and rounded_from(r, c, ref_place))  # the reference is the decimal: 3.3333 for 10/3
         for c in candidates
     )
 
@@ -424,7 +415,8 @@ def _quick(pred: Normalized, ref: Normalized) -> bool | None:
         return True
     if any(dots in text for dots in ("\\ldots", "\\cdots", "\\dots", "...") for text in (pred.text, ref.text)):
         return False  # sequences "1, 3, 5, \\ldots": only the same terms written the same way
-    if _WORDS.match(pred.text) and _WORDS.match(ref.text) and len(ref.text) > 1:
+    words = _WORDS.match(pred.text) and _WORDS.match(ref.text)
+    if words and any(re.search("[A-Za-z]{3}", text) for text in (pred.text, ref.text)):  # "ab" is a product
         return pred.text.lower().split() == ref.text.lower().split()
     if to_number(ref.text) is not None and to_number(pred.text) is None:
         pred = Normalized(_comma_decimal(pred.text), pred.percent)

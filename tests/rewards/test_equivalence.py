@@ -53,9 +53,9 @@ def test_whole_numbers_compare_exactly(response, reference, correct):
     [
         ("2 + sqrt(5)", "2 + \\sqrt{5}"),
         ("sin(x) + \\cos(x)", "\\sin(x) + \\cos(x)"),
-        ("3**4", "3^4"),
+        ("3**4", "3^{4}"),
         ("**12**", "12"),  # markdown bold
-        ("2**3 + 3**2", "2^3 + 3^2"),  # two powers, not bold text
+        ("2**3 + 3**2", "2^{3} + 3^{2}"),  # two powers, not bold text
     ],
 )
 def test_plain_text_functions_and_python_powers(answer, text):
