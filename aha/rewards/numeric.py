@@ -6,8 +6,6 @@ they run in `aha.rewards.grader`'s worker processes only.
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 from aha.rewards.equivalence import rounded_from
 
 SAMPLE_POINTS = ((0.37, -0.61), (1.29, -1.73), (2.71, -0.29), (0.83, -2.37), (1.91, -1.11))
@@ -71,7 +69,6 @@ def sampled_verdict(gold: object, target: object) -> bool | None:
     verdict) otherwise, or without unknowns. 1/\\sqrt{n} = \\sqrt{1/n} and \\sqrt{k/m}\\sqrt{m/k} = 1 for
     k/m > 0, but |x| != x and (a^b)^c != a^{bc} (a = -1, b = 2, c = 1/2). Where either value is complex the
     principal branches may differ, and the point says nothing: \\log\\frac{x+1}{1-x} = -\\log\\frac{1-x}{x+1}."""
-    import mpmath
     import sympy
 
     if not (isinstance(gold, sympy.Expr) and isinstance(target, sympy.Expr)):
@@ -81,40 +78,37 @@ def sampled_verdict(gold: object, target: object) -> bool | None:
     if not symbols or len(symbols) > 4:
         return None
     points = [
-        [value + (0.17 if value > 0 else -0.17) * k for k in range(len(symbols))]
+        [sympy.Float(value + (0.17 if value > 0 else -0.17) * k, 30) for k in range(len(symbols))]
         for pair in SAMPLE_POINTS
         for value in pair
     ]
-    points += [[Fraction(mixed[k % 4]) for k in range(len(symbols))] for mixed in MIXED_POINTS]
-    functions = [_mpmath_function(expression, symbols) for expression in (gold, target)]
-    if None in functions:
-        return None
+    points += [[sympy.Rational(mixed[k % 4]) for k in range(len(symbols))] for mixed in MIXED_POINTS]
     agree = 0
-    with mpmath.workdps(30):  # a polynomial with 10^13 coefficients loses every digit in floating point
-        for point in points:
-            values = [
-                mpmath.mpf(v.numerator) / v.denominator if isinstance(v, Fraction) else mpmath.mpf(v) for v in point
-            ]
-            try:
-                a, b = (mpmath.mpc(function(*values)) for function in functions)
-            except (TypeError, ValueError, ZeroDivisionError, OverflowError, NameError, AttributeError):
-                continue  # undefined here
-            if not (mpmath.isfinite(a) and mpmath.isfinite(b)):
-                continue
-            scale = max(1, abs(a), abs(b))
-            if abs(a - b) <= scale * mpmath.mpf("1e-12"):  # as for constants: 12 digits
-                agree += 1
-            elif abs(a.imag) <= scale * mpmath.mpf("1e-20") and abs(b.imag) <= scale * mpmath.mpf("1e-20"):
-                return False
+    for point in points:  # evaluated to 30 digits: a polynomial with 10^13 coefficients loses all in floats
+        values = [_value_at(expression, dict(zip(symbols, point, strict=True))) for expression in (gold, target)]
+        if None in values:
+            continue  # undefined here
+        a, b = values
+        scale = max(1.0, abs(a), abs(b))
+        if abs(a - b) <= scale * 1e-12:  # as for constants: 12 digits
+            agree += 1
+        elif abs(a.imag) <= scale * 1e-20 and abs(b.imag) <= scale * 1e-20:
+            return False
     return True if agree >= 3 else None
 
 
-def _mpmath_function(expression: object, symbols: list[object]) -> object | None:
+def _value_at(expression: object, point: dict[object, object]) -> complex | None:
+    """The value at a point, to 30 digits (sympy itself, no code generated from the answer); None if undefined."""
     import sympy
 
     try:
-        return sympy.lambdify(symbols, expression, modules="mpmath")
-    except (TypeError, ValueError, NameError, SyntaxError, KeyError):
+        value = expression.xreplace(point)  # exact at the rational points: log(0) is -oo there, not a large number
+        if not value.is_number or value.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
+            return None
+        value = value.evalf(30)
+        real, imaginary = value.as_real_imag()
+        return complex(float(real), float(imaginary)) if abs(real) < 1e300 else None
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError, AttributeError):
         return None
 
 
