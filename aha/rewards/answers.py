@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
-_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_BOXED = re.compile(r"\\(?:[A-Za-z]*boxed|fbox)\s*\{")  # also "\\beginboxed{", a box glued to a command
 MAX_RESPONSE_CHARS = 100_000  # longer responses are cut from the front before searching
 
 
@@ -52,7 +52,8 @@ def boxed_spans(text: str) -> list[tuple[int, int, str]]:
 
 def final_boxed(text: str) -> tuple[int, str] | None:
     """(position, content) of the final answer in boxes: the last \\boxed{}, together with the boxes before
-    it that are only joined to it by "and", commas or \\quad ("\\boxed{-2} and \\boxed{1}" -> "-2, 1"). When
+    it that are only joined to it by "and", commas or \\quad ("\\boxed{-2} and \\boxed{1}" -> "-2, 1"), unless
+    one of them repeats another ("\\boxed{9} \\boxed{9} \\boxed{42}" -> "42"). When
     each of several boxes is labelled ("x = \\boxed{1}, y = \\boxed{2}"), the labels are kept: "x = 1, y = 2"."""
     spans = boxed_spans(text)
     if not spans:
@@ -72,6 +73,8 @@ def final_boxed(text: str) -> tuple[int, str] | None:
     first = _LABEL.search(text[max(0, chosen[0][0] - 40) : chosen[0][0]])
     labels.insert(0, first.group(0) if first else "")
     contents = [content for _, _, content in chosen]
+    if len(chosen) > 1 and not all(labels) and len(set(contents)) < len(contents):
+        return chosen[-1][0], contents[-1]  # one box written again and again is a loop, not a list: the last counts
     if len(chosen) > 1 and all(labels):
         contents = [f"{label.strip()} {content}" for label, content in zip(labels, contents, strict=True)]
     return chosen[0][0], ", ".join(contents)

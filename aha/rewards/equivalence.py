@@ -18,6 +18,8 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
 from aha.rewards.answers import final_boxed
+from aha.rewards.compound import tuples_of_assignments, vector_against_list
+from aha.rewards.plaintext import latex_from_plain
 
 _BARE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
 _MATH_WORDS = frozenset(
@@ -100,20 +102,16 @@ _RELATIONS = (
     (re.compile(r"\\gt\b"), ">"),
     (re.compile(r">="), "\\geq "),
     (re.compile(r"<="), "\\leq "),
-    (re.compile(r"!="), "\\neq "),
+    (re.compile(r"!=|=/="), "\\neq "),
     (re.compile(r"\\ge\b(?!q)"), "\\geq"),
     (re.compile(r"\\le\b(?!q)"), "\\leq"),
 )
 _MATRIX = re.compile(
     r"\[?\s*\\begin\{array\}\{[^{}]*\}(.*?)\\end\{array\}\s*\]?|\\begin\{bmatrix\}(.*?)\\end\{bmatrix\}", re.DOTALL
 )
-_MARKDOWN_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_MARKDOWN_BOLD = re.compile(r"(?<![\w)\]}])\*\*(?=\S)(.+?)(?<=\S)\*\*(?![\w(])")  # **12**; not 2**3 + 3**2
 _PERCENT_WORDS = re.compile(r"\s*\b(?:percent|percentage|pct)\b\.?$", re.IGNORECASE)
 _NUMBER_TIMES_PAREN = re.compile(r"(?<![_^\w.])(\d+(?:\.\d+)?)\s*\((?=\s*[-\d\\])")
-_SQRT_PAREN = re.compile(r"\\sqrt\s*(\[[^\[\]]*\])?\s*\(([^()]*)\)")
-_ROOT_DIGIT = re.compile(r"\\sqrt\s*(\[[^\[\]]*\])\s*(\d+)")
-_EXP_CALL = re.compile(r"(?<![\\A-Za-z])exp\s*\(([^()]*)\)")
-_BARE_PI = re.compile(r"(?<![\\A-Za-z])pi(?![A-Za-z])")
 _BETWEEN = re.compile(r"(-?[\w.\\{}]+)\s*(\\leq|<)\s*([a-zA-Z])\s*(\\leq|<)\s*(-?[\w.\\{}]+)")
 _SCALE = re.compile(r"^(-?\d[\d,]*(?:\.\d+)?)\s*(thousand|million|billion|trillion)$", re.IGNORECASE)
 _SCALES = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
@@ -139,7 +137,7 @@ def _radians(angle: re.Match[str]) -> str:
 
 _UNIT_WORDS_AFTER = re.compile(  # "... \\text{radians}\\ \\text{per second}" after an expression
     r"^(.*?[\w})\]])(?:\s|\\ |\\,|\\;)*"
-    r"(?:\\(?:text|mathrm|mbox)\s*\{\s*[A-Za-z]+(?:\s+[A-Za-z]+)*\s*\}(?:\s|\\ |\\,)*)+$"
+    r"(?:\\(?:text|mathrm|mbox)\s*\{\s*(?!percent)[A-Za-z]+(?:\s+[A-Za-z]+)*\s*\}(?:\s|\\ |\\,)*)+$"
 )
 
 
@@ -174,7 +172,7 @@ def normalize(answer: str, decimal_comma: bool = False, keep_equation: bool = Fa
     for _ in range(3):
         text = _TEXT.sub(r"\1", text)
     text = text.replace("\\$", "").replace("$", "").strip()
-    text = _MARKDOWN_BOLD.sub(r"\1", text)
+    text = _MARKDOWN_BOLD.sub(r"\1", text).replace("**", "^")  # what is left is Python's power: 2**(1/4)
     if "=" in text and not re.search(r"[(\[][^()\[\]]*\d,\d", text):  # 36x^2 + 64y^2 = 2,304; not (2,500)
         text = _GROUPED.sub(lambda m: m.group(0).replace(",", ""), text)
     text = text.rstrip(" .,;!:").lstrip(":").strip()
@@ -198,10 +196,7 @@ def normalize(answer: str, decimal_comma: bool = False, keep_equation: bool = Fa
     text = _MATRIX.sub(lambda m: "\\begin{pmatrix}" + (m.group(1) or m.group(2)) + "\\end{pmatrix}", text)
     text = re.sub(r"(?<=\d),?\s+and\s+(?=-?\d)", ", ", text)
     text = _NUMBER_TIMES_PAREN.sub(r"\1\\cdot (", text)  # 36(64) is 36 times 64 (the parser adds them)
-    text = _SQRT_PAREN.sub(lambda m: f"\\sqrt{m.group(1) or ''}{{{m.group(2)}}}", text)
-    text = _ROOT_DIGIT.sub(r"\\sqrt\1{\2}", text)
-    text = _EXP_CALL.sub(r"e^{\1}", text)
-    text = _BARE_PI.sub(r"\\pi", text)
+    text = latex_from_plain(text)  # sqrt((x+1)/2), abs(x), csc x, 3^-x, 1/3p
     text = re.sub(r"\+\s*-", "-", text)
     text = re.sub(r"(?<![\d.])(\d+)\.0+(?![\d.])", r"\1", text)  # 14.0 -> 14
     text = re.sub(r"(?<![\w.])1(?=[a-z]\b)", "", text)  # 14 - 1i -> 14 - i
@@ -279,9 +274,13 @@ def _numbers_equal(pred: Normalized, ref: Normalized) -> bool | None:
     candidates = {p}
     if pred.percent != ref.percent:  # 50% and 0.5 are the same answer; so are 50% and 50
         candidates |= {p / 100} if pred.percent else {p * 100}
-    last_place = rounded_decimals(pred.text, ref.text)
+    last_place, ref_place = rounded_decimals(pred.text, ref.text), rounded_decimals(ref.text, pred.text)
+    inexact = all(re.search(r"[.eE]", text) for text in (pred.text, ref.text))  # two decimals, not 99999999999
     return any(
-        c == r or abs(c - r) <= abs(r) * Fraction(1, 10**6) or (last_place and abs(c - r) <= last_place)
+        c == r
+        or (inexact and abs(c - r) <= abs(r) * Fraction(1, 10**6))
+        or bool(last_place and rounded_from(c, r, last_place))
+        or bool(ref_place and rounded_from(r, c, ref_place))  # the reference is the decimal: 3.3333 for 10/3
         for c in candidates
     )
 
@@ -298,6 +297,15 @@ def rounded_decimals(pred: str, ref: str) -> Fraction | None:
     if max(digits) < 4 or any(2 <= n <= 3 for n in digits):
         return None
     return Fraction(1, 10 ** min(len(d.split(".")[1]) for d in decimals))
+
+
+def rounded_from(value: Fraction | float, exact: Fraction | float, last_place: Fraction | float) -> bool:
+    """Whether `value`, written to `last_place`, is `exact` rounded (within half a unit) or cut toward zero
+    (within one unit, on the side of zero): 1.732 and 1.7321 for \\sqrt{3}, but not 5.001 for 5."""
+    gap = exact - value
+    if abs(gap) <= last_place / 2:
+        return True
+    return value != 0 and (gap > 0) == (value > 0) and abs(gap) < last_place
 
 
 _WORDS = re.compile(r"^[A-Za-z][A-Za-z ]+$")
@@ -363,19 +371,27 @@ def forms(prediction: str, reference: str, decimal_comma: bool = False) -> list[
     """The (prediction, reference) forms to compare; the answers are equivalent when any pair is.
 
     Two equations are compared as equations ("2x + 4y = 3" and "y = -x/2 + 3/4"), and also by their right
-    sides when both left sides are names ("f(x) = 2x + 3" and "y = 2x + 3"); two chains of inequalities as
-    inequalities ("1 < 2x \\leq 3" and "1/2 < x \\leq 1.5") and as intervals. Otherwise an assignment
-    answers with its value ("x = 3" is 3) and "a = b = 10/9" with its last side.
+    sides when both left sides are names ("f(x) = 2x + 3" and "y = 2x + 3") or the same ("a - b = 1.732" and
+    "a - b = \\sqrt{3}"); two chains of inequalities as inequalities ("1 < 2x \\leq 3" and "1/2 < x \\leq 1.5")
+    and as intervals; groups of assignments as sets of tuples, and a one-column matrix against a list as tuples
+    (`aha.rewards.compound`). Otherwise an assignment answers with its value ("x = 3" is 3) and "a = b = 10/9"
+    with its last side.
     """
     pred_equation = normalize(prediction, decimal_comma, keep_equation=True)
     ref_equation = normalize(reference, keep_equation=True)
     pred_sides, ref_sides = equation_sides(pred_equation.text), equation_sides(ref_equation.text)
     plain = _last_side(normalize(prediction, decimal_comma), normalize(reference))
+    parts = tuples_of_assignments(pred_equation.text, ref_equation.text) or vector_against_list(
+        pred_equation.text, ref_equation.text
+    )
+    if parts:  # "p=5, q=2; p=7, q=2" as {(5, 2), (7, 2)}; a column matrix and a list as tuples
+        return [(Normalized(parts[0], pred_equation.percent), Normalized(parts[1])), plain]
     if relation_chain(pred_equation.text) and relation_chain(ref_equation.text):
         return [(pred_equation, ref_equation), plain]  # as inequalities, and as intervals
     if pred_sides and ref_sides:
         pairs = [(pred_equation, ref_equation)]
-        if _NAME_SIDE.match(pred_sides[0]) and _NAME_SIDE.match(ref_sides[0]):
+        same_left = pred_sides[0].replace(" ", "") == ref_sides[0].replace(" ", "")
+        if same_left or (_NAME_SIDE.match(pred_sides[0]) and _NAME_SIDE.match(ref_sides[0])):
             pairs.append((Normalized(pred_sides[1], pred_equation.percent), Normalized(ref_sides[1])))
         return pairs
     return [plain]
@@ -399,7 +415,8 @@ def _quick(pred: Normalized, ref: Normalized) -> bool | None:
         return True
     if any(dots in text for dots in ("\\ldots", "\\cdots", "\\dots", "...") for text in (pred.text, ref.text)):
         return False  # sequences "1, 3, 5, \\ldots": only the same terms written the same way
-    if _WORDS.match(pred.text) and _WORDS.match(ref.text) and len(ref.text) > 1:
+    words = _WORDS.match(pred.text) and _WORDS.match(ref.text)
+    if words and any(re.search("[A-Za-z]{3}", text) for text in (pred.text, ref.text)):  # "ab" is a product
         return pred.text.lower().split() == ref.text.lower().split()
     if to_number(ref.text) is not None and to_number(pred.text) is None:
         pred = Normalized(_comma_decimal(pred.text), pred.percent)

@@ -2,8 +2,8 @@
 
 Only text after the reasoning counts (a response cut off inside `<think>` has no answer, whatever numbers it
 holds); then `<answer>...</answer>`, the final `\\boxed{}`/`\\fbox{}` (nested braces; boxes joined by "and" or
-commas are one answer), GSM8K's `#### x`, a closing phrase ("the answer is", "答案是", "la réponse est", ...), or
-the whole text when it is short enough to be an answer itself.
+commas are one answer), GSM8K's `#### x`, a closing phrase ("the answer is", "答案是", "la réponse est", ...),
+the whole text when it is short enough to be an answer itself, or a number alone on the last line.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ _FRENCH = re.compile(r"réponse|donc|est\b", re.IGNORECASE)
 
 _CJK_TEXT = re.compile(r"[\u3000-\u30ff\u3400-\u9fff\uac00-\ud7af\uff00-\uffef]+")
 _NAME = re.compile(r"^[A-Za-z]+(?: [A-Za-z]+){0,2}$")
+_NUMBER_LINE = re.compile(r"\$?\s*(-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?)\s*\$?")  # a last line "42" or "$-3/4$"
 _LEADING = re.compile(r"^(?:\$((?:[^$\\]|\\.)+?)\$|(-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?%?))(?=\s+[^\W\d_]{2,})")
 
 
@@ -156,6 +157,10 @@ def extract_answer(response: str) -> str | None:
             before, after = stripped[: last.start()], stripped[last.end() :]
             if _PROSE.match(before) and not before[-1:].isalpha() and _UNIT_TAIL.match(after):
                 return last.group(0)
+    last_line = stripped.rsplit("\n", 1)[-1].strip()
+    number_line = _NUMBER_LINE.fullmatch(last_line) if "\n" in stripped else None
+    if number_line:
+        return number_line.group(1)  # "First compute 6*7.\n42": a number alone on the last line is the answer
     spans = list(_MATH_SPAN.finditer(text))
     if spans and len(text) - spans[-1].end() < 60 and not re.search(r"\d", text[spans[-1].end() :]):
         last_sentence = _SENTENCES.findall(text.strip())[-1:] or [""]

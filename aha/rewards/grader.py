@@ -4,13 +4,16 @@ Three stages, cheapest first:
 
 1. `extract_answer` (`aha.rewards.extraction`): the final answer of a response. Only text after the
    reasoning counts; then `<answer>...</answer>`, the final `\\boxed{}`, GSM8K's `#### x`, a closing
-   phrase ("the answer is", "答案是", "la réponse est", ...), or a short response that is an answer itself.
+   phrase ("the answer is", "答案是", "la réponse est", ...), a short response that is an answer itself, or a
+   number alone on the last line. A response that is the reference word for word is correct as it stands.
 2. `normalize` (`aha.rewards.equivalence`, with the equivalence tests): full-width characters, `\\dfrac`,
    `\\left`/`\\right`, `\\text{}`, units, degrees, thousands separators, trailing punctuation, `x = 3`,
-   mixed numbers, `a \\times 10^{b}`, times of day.
+   mixed numbers, `a \\times 10^{b}`, times of day, and math typed as plain text (`aha.rewards.plaintext`:
+   `sqrt(x)`, `abs(x)`, `3^-x`, `1/3p`).
 3. `equivalent`: equal strings, or equal numbers (exact rationals; percentages also as fractions of 100),
-   decided here in microseconds; everything else goes to `aha.rewards.symbolic` (math-verify) in a worker
-   process that is killed at the time limit, so a pathological expression never hangs the caller.
+   decided here in microseconds; everything else goes to `aha.rewards.symbolic` (math-verify, with
+   `aha.rewards.compound` for answers made of parts and `aha.rewards.numeric` for evaluation at points) in a
+   worker process that is killed at the time limit, so a pathological expression never hangs the caller.
 
 `grade` returns a `Grade` whose status tells a wrong answer from a timeout or an internal error, and
 `GraderPool.grade_many` grades a batch across worker processes.
@@ -181,6 +184,9 @@ class GraderPool:
         tasks: list[tuple[str, str, bool]] = []
         waiting: list[tuple[int, str]] = []
         for response, reference in pairs:
+            if response.strip() == reference.strip() and normalize(reference).text:
+                grades.append(Grade("correct", reference.strip()))  # the reference itself, word for word
+                continue
             answer = extract_answer(response)
             if answer is None or not normalize(answer).text:  # "\\boxed{}" states nothing
                 grades.append(Grade("no_answer"))

@@ -79,3 +79,28 @@ def test_several_labelled_boxes_are_kept_together(response, answer):
 )
 def test_a_bare_answer_followed_by_what_it_counts(response, answer):
     assert extract_answer(response) == answer
+
+
+@pytest.mark.parametrize(
+    ("response", "answer"),
+    [
+        ("Add the two prices.\n17", "17"),
+        ("We have 3 + 4.\n$7$", "7"),
+        ("Steps:\n1. add\n2. halve", None),  # a numbered step is not an answer
+    ],
+)
+def test_a_number_alone_on_the_last_line_is_the_answer(response, answer):
+    assert extract_answer(response) == answer
+
+
+@pytest.mark.parametrize(
+    ("response", "answer"),
+    [
+        ("\\boxed{5} \\boxed{5} \\boxed{5} \\boxed{8}", "8"),  # a box written again and again: the last
+        ("\\boxed{-2} and \\boxed{1}", "-2, 1"),  # different boxes: a list
+        ("x = \\boxed{1}, y = \\boxed{1}", "x = 1, y = 1"),  # labelled boxes: a list, even when equal
+        ("so \\finalboxed{7}", "7"),  # a box glued to a command name
+    ],
+)
+def test_repeated_and_glued_boxes(response, answer):
+    assert extract_answer(response) == answer

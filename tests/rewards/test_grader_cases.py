@@ -1,4 +1,4 @@
-"""The grader against the tuning part of its corpus (902 labelled cases from peers' grader test suites and our
+"""The grader against the tuning part of its corpus (1369 labelled cases from peers' grader test suites and our
 own, see data/GRADER_CASES.md): agreement of at least 98%, no case at the time limit, and no disagreement
 beyond the known ones listed here (each a convention peers do not share, or beyond what an answer grader can
 see). The held-out part is not checked here: `aha bench rewards` reports it (and the doc says how it was used)."""
@@ -14,19 +14,29 @@ from aha.rewards.grader import GraderPool
 CASES = Path(__file__).parent / "data" / "grader_cases.jsonl"
 KNOWN_DISAGREEMENTS = {
     "le/23": "a math span holding prose ('$? just about 1$')",
-    "le/47": "two solution pairs separated by ';' vs '\\quad \\text{and} \\quad'",
     "mario/2": "'I' as the imaginary unit with a rounded coefficient beside a variable (x + 1.414I)",
-    "mario/45": "a column matrix against a bracketed list [0.5, 1] (math-verify reads the list as an interval)",
-    "mario/46": "a system of equations in \\begin{cases} with rounded right sides",
     "pie/47": "\\text{eggs} inside an equation",
-    "pie/108": "the parser reads 'd' after a fraction as a differential",
-    "pie/119": "the parser reads 'da' as one symbol",
-    "pie/120": "the parser reads 'da' as one symbol",
     "pie/158": "\\acot is not LaTeX (pie-framework's own notation)",
-    "pie/192": "a_i = 1/2 i[...]: square brackets as grouping",
-    "pie/219": "f[(x, y)] = (..., ...): a map of points",
     "pie/250": "\\text{height} = ...: a word as the defined name",
-    "pie/251": "'\\cos\\ \\x': an escaped space inside a command",
+    "stack/8": "STACK (Maxima floats): 452 is not 4.52*10^2",
+    "stack/10": "STACK: floats are exact, so 0.333333333333333 is not 1/3 (aha reads 4+ digits as rounded)",
+    "stack/16": "STACK: floats are exact (0.333333333333333*x^2 against x^2/3)",
+    "stack/19": "STACK: 100.4-80.0 is not 20.4 in floating point",
+    "stack/28": "STACK: floats are exact (0.196078431373 against 1/5.1, equal to 12 places)",
+    "stack/34": "STACK assumes k/m > 0; aha finds sqrt(k/m)*sqrt(m/k) = -1 where k/m < 0",
+    "stack/59": "(-1)^n cos(x)^n = (-cos x)^n only for integer n; STACK assumes it",
+    "stack/72": "STACK marks log|x^2-9| = log|x-3| + log|x+3| different; they are equal where defined",
+    "stack/78": "aha's convention: the answer 1 answers x = 1",
+    "stack/86": "STACK: two identities (x=x, y=y) are the same; aha compares them side by side, as pie-framework",
+    "stack/89": "STACK: 1/x+1/y=2 and y=x/(2x-1) (multiplied by x y (2x-1)); not the same where x = 0",
+    "stack/114": "STACK: two identities (a=a, x=x) are the same equation",
+    "stack/115": "STACK: two contradictions (2=3, 1=4) are the same equation",
+    "stack/116": "STACK: two contradictions (2=3, 2=4) are the same equation",
+    "stack/118": "STACK: |x|=|y| and (x-y)(x+y)=0 have the same solutions; not proportional",
+    "stack/134": "STACK: a>1 and x>1 (another unknown) have the same solutions",
+    "kas/20": "aha's convention: y = x answers x",
+    "kas/21": "aha's convention: the reference y = x is answered by x",
+    "kas/45": "KAS: an equation multiplied by an unknown that is in no denominator (yz = 2xz - 5z) is the same",
 }
 
 

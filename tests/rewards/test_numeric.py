@@ -1,0 +1,60 @@
+"""Equality decided by evaluation: sample points, exact values at rational points, constants to 40 digits."""
+
+from __future__ import annotations
+
+import pytest
+import sympy
+
+from aha.rewards.grader import grade
+from aha.rewards.numeric import constants_equal, real_roots, sampled_verdict
+
+x, y = sympy.symbols("x y")
+
+
+def test_sample_points_compare_where_both_values_are_real():
+    assert sampled_verdict(sympy.sqrt(x**2), sympy.Abs(x)) is True
+    assert sampled_verdict(sympy.sqrt(x**2), x) is False  # both real at x < 0, and different
+    assert sampled_verdict(sympy.log((1 + x) / (1 - x)), -sympy.log((1 - x) / (1 + x))) is True  # branches apart
+    assert sampled_verdict(sympy.Integer(2), sympy.Integer(2)) is None  # no unknowns: not this test's to say
+    big = sympy.expand((2 * x + 5) ** 7 * (5 * x - 1) ** 5)  # coefficients near 10^10: floats would lose them
+    assert sampled_verdict(big, (2 * x + 5) ** 7 * (5 * x - 1) ** 5) is True
+
+
+def test_constants_and_real_roots():
+    assert constants_equal(sympy.sqrt(8 + 2 * sympy.sqrt(15)), sympy.sqrt(3) + sympy.sqrt(5))
+    assert not constants_equal(
+        sympy.sqrt(8 + 2 * sympy.sqrt(15)), sympy.sqrt(3) + sympy.sqrt(6) - sympy.Rational(1, 10**30)
+    )
+    assert real_roots(sympy.Pow(-27, sympy.Rational(1, 3), evaluate=False)) == -3
+
+
+@pytest.mark.parametrize(
+    ("response", "reference", "correct"),
+    [
+        ("\\boxed{\\sqrt{8+2\\sqrt{15}}}", "\\sqrt{3}+\\sqrt{5}", True),  # a nested radical
+        ("\\boxed{\\sqrt{8+2\\sqrt{15}}}", "\\sqrt{3}+\\sqrt{6}", False),
+        ("\\boxed{(p^2)^{1/2}}", "p", False),
+        ("\\boxed{\\log\\frac{1+u}{1-u}}", "-\\log\\frac{1-u}{1+u}", True),
+        ("\\boxed{(-8)^{2/3}}", "4", True),  # odd roots of negative numbers are real
+        ("\\boxed{(-27)^{1/3}}", "-3", True),
+        ("\\boxed{(-27)^{1/3}}", "3", False),
+        ("\\boxed{\\frac{(w+1)^2 - 1}{w}}", "w + 2", True),
+        ("\\boxed{\\frac{(w+1)^2 - 1}{w}}", "w + 1", False),
+    ],
+)
+def test_equal_by_evaluation(response, reference, correct):
+    assert grade(response, reference).correct is correct
+
+
+@pytest.mark.parametrize(
+    ("response", "reference", "correct"),
+    [
+        ("\\boxed{(q-r)^{900}}", "(r-q)^{900}", True),
+        ("\\boxed{(q-r)^{901}}", "(r-q)^{901}", False),
+        ("\\boxed{y = (t-1)^{500}}", "y - (1-t)^{500} = 0", True),
+        ("\\boxed{y = (t-1)^{501}}", "y - (1-t)^{501} = 0", False),
+    ],
+)
+def test_huge_powers_are_compared_without_expanding_them(response, reference, correct):
+    result = grade(response, reference)
+    assert result.status != "timeout" and result.correct is correct
