@@ -133,12 +133,15 @@ class TrainerState:
     optimizer: dict[str, Any]  # torch's Optimizer.state_dict(): per-parameter tensors and param_groups
     scheduler: dict[str, Any]  # the learning-rate scheduler's state_dict(): plain numbers
     rng: dict[str, torch.Tensor] = field(default_factory=dict)  # "torch", "cuda:0", ...: uint8 RNG states
+    kernels: dict[str, str] = field(default_factory=dict)  # decode kernels chosen (aha.models.packed): they round
 
     @classmethod
     def capture(
         cls, step: int, cursor: int, optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler
     ) -> TrainerState:
-        return cls(step, cursor, optimizer.state_dict(), scheduler.state_dict(), rng_state())
+        from aha.models.packed import chosen_kernels
+
+        return cls(step, cursor, optimizer.state_dict(), scheduler.state_dict(), rng_state(), chosen_kernels())
 
     def apply(self, optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler) -> None:
         """Load into optimizer, scheduler and the global RNG; a CheckpointError, with nothing changed, when the
@@ -182,6 +185,7 @@ def write_trainer_state(directory: Path, state: TrainerState) -> None:
         "scheduler": state.scheduler,
         "param_groups": state.optimizer["param_groups"],
         "tensors": sorted(tensors),
+        "kernels": state.kernels,
     }
     (directory / STATE_JSON).write_text(json.dumps(scalars, indent=1), encoding="utf-8")
 
@@ -243,9 +247,13 @@ def read_trainer_state(directory: Path) -> TrainerState:
     except AttributeError as error:
         raise CheckpointError(f"{STATE_JSON}: param_groups must be objects") from error
     optimizer = {"state": per_parameter, "param_groups": groups}
+    kernels = scalars.get("kernels", {})  # absent in checkpoints written before kernels were recorded
+    if not isinstance(kernels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in kernels.items()):
+        raise CheckpointError(f"{STATE_JSON}: kernels must map shapes to kernel names")
     return TrainerState(
-        step=scalars["step"], cursor=scalars["cursor"], optimizer=optimizer, scheduler=scalars["scheduler"], rng=rng
-    )
+        step=scalars["step"], cursor=scalars["cursor"], optimizer=optimizer, scheduler=scalars["scheduler"], rng=rng,
+        kernels=kernels,
+    )  # fmt: skip
 
 
 def check_fits(state: TrainerState, params: list[torch.Tensor], scheduler: dict[str, Any]) -> None:

@@ -135,7 +135,8 @@ def model_files(spec: str | Path) -> list[Path]:
 
 
 def cache_root() -> Path:
-    """Where dequantized GGUF models are kept: $AHA_CACHE, else ~/.cache/aha."""
+    """Where aha keeps what it computes once per machine (dequantized GGUF models, the decode kernels
+    measured for this CPU): $AHA_CACHE, else ~/.cache/aha."""
     return Path(os.environ.get("AHA_CACHE") or Path.home() / ".cache" / "aha")
 
 

@@ -6,16 +6,30 @@ tried: oneDNN with the weight reordered into its blocked layout (on the 2-core A
 faster than MKL's sgemm on the [N,K] layout: lm_head 576x49152 at M=32, 28 ms -> 10 ms), MKL's packed
 sgemm (fp32 only), and MKL's plain sgemm on a transposed [K,N] copy. On the 2-core AMX machine at M=32
 the packed sgemm is 10-25% faster than oneDNN for gate/up and down, the transposed copy 10-40% faster for
-q/k/v and o. For each weight shape, dtype and row count the fastest is measured once per process on the
-model's own weights and remembered; a kernel whose product differs from F.linear's is never chosen.
-Building the copies costs one pass over the weights, so it is done once per `generate` call, when the
-weights are frozen. Results equal F.linear within float rounding (tested).
+q/k/v and o. For each weight shape, dtype and row count the fastest is measured once on the model's own
+weights; a kernel whose product differs from F.linear's is never chosen. Building the copies costs one pass
+over the weights, so it is done once per `generate` call, when the weights are frozen. Results equal
+F.linear within float rounding (tested).
+
+Kernels round differently, so the choice decides which tokens are sampled: a choice made by timing in
+every process would make two runs of the same seed differ whenever the machine's load differed. So a
+choice is measured once per machine (CPU, torch version, threads) and kept in `$AHA_CACHE/
+decode_kernels.json`, every later process reuses it, and a run records the choices it used
+(`chosen_kernels`) so that its resume uses them again (`pin_kernels`), even on a machine that would choose
+otherwise.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
 import logging
+import os
+import platform
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -30,7 +44,7 @@ Kernel = Literal["onednn", "mkl", "mm"]
 KERNELS: tuple[Kernel, ...] = ("onednn", "mkl", "mm")
 _TUNE_WEIGHTS = 8  # weights of one shape timed when choosing its kernel (enough to stream past the L2)
 _TUNE_ROUNDS = 3
-_chosen: dict[tuple[object, ...], Kernel] = {}  # (N, K, dtype, rows, threads) -> the faster kernel
+_chosen: dict[str, Kernel] = {}  # "N,K,dtype,rows,threads" -> the kernel this process uses (a cache)
 
 
 def plain_linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
@@ -92,13 +106,77 @@ def _agrees(kernel: Kernel, weight: torch.Tensor, prepared: torch.Tensor, rows: 
     return True
 
 
+def _shape_key(weight: torch.Tensor, rows: int) -> str:
+    dtype = str(weight.dtype).removeprefix("torch.")
+    return f"{weight.shape[0]},{weight.shape[1]},{dtype},{rows},{torch.get_num_threads()}"
+
+
+def machine_key() -> str:
+    """What a measured choice holds for: the CPU, what torch makes of it, and torch's version."""
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as file:
+        model = next((line.split(":", 1)[1].strip() for line in file if line.startswith("model name")), model)
+    return f"{model} | {torch.backends.cpu.get_cpu_capability()} | torch {torch.__version__}"
+
+
+def _table_path() -> Path:
+    from aha.models.load import cache_root  # here: load imports this module
+
+    return cache_root() / "decode_kernels.json"
+
+
+@contextlib.contextmanager
+def _locked_table() -> Iterator[dict]:
+    """The machine's table of measured choices, read and written back under an exclusive lock."""
+    path = _table_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            table = json.loads(path.read_text())
+            table = table if isinstance(table, dict) else {}
+        except (OSError, ValueError):
+            table = {}
+        before = json.dumps(table, sort_keys=True)
+        yield table
+        if json.dumps(table, sort_keys=True) != before:
+            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+            tmp.write_text(json.dumps(table, indent=1, sort_keys=True))
+            tmp.replace(path)
+
+
+def chosen_kernels() -> dict[str, Kernel]:
+    """The choices this process has used, by "N,K,dtype,rows,threads" (to record with a run)."""
+    return dict(_chosen)
+
+
+def pin_kernels(choices: dict[str, str]) -> None:
+    """Use these choices (recorded with a run) in this process, whatever was measured here."""
+    for key, kernel in choices.items():
+        if kernel in KERNELS:
+            _chosen[str(key)] = kernel  # type: ignore[assignment]
+
+
 def choose_kernel(weights: list[torch.Tensor], rows: int) -> Kernel:
-    """The faster kernel for `rows` rows times weights of this shape, measured on (some of) them once per
-    process: each candidate multiplies a batch of random rows by up to 8 of the weights, best of 3 rounds."""
-    first = weights[0]
-    key = (*first.shape, first.dtype, rows, torch.get_num_threads())
+    """The kernel for `rows` rows times weights of this shape: pinned, else measured on this machine before
+    (the table in $AHA_CACHE), else measured now on (some of) them, each candidate multiplying a batch of
+    random rows by up to 8 of the weights, best of 3 rounds, and kept in the table."""
+    key = _shape_key(weights[0], rows)
     if key in _chosen:
         return _chosen[key]
+    machine = machine_key()
+    with _locked_table() as table:  # held while measuring: a second process waits and then reuses it
+        known = table.setdefault(machine, {})
+        choice = known.get(key)
+        if choice not in _candidates(weights[0]):
+            choice = _measure(weights, rows)
+            known[key] = choice
+    _chosen[key] = choice
+    return choice
+
+
+def _measure(weights: list[torch.Tensor], rows: int) -> Kernel:
+    first = weights[0]
     sample = weights[:_TUNE_WEIGHTS]
     x = torch.randn(rows, first.shape[1], dtype=first.dtype)
     with torch.no_grad():
@@ -112,7 +190,6 @@ def choose_kernel(weights: list[torch.Tensor], rows: int) -> Kernel:
                     _multiply(kernel, x, prepared_w, None, w)
                 best[kernel] = min(best[kernel], time.perf_counter() - start)
     choice: Kernel = min(best, key=lambda k: best[k]) if best else "mm"
-    _chosen[key] = choice
     log.debug("decode kernel for %s x %s (%s): %s (%s)", rows, tuple(first.shape), first.dtype, choice, best)
     return choice
 

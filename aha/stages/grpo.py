@@ -33,6 +33,7 @@ from aha.learn.optim import OptimConfig, make_optimizer
 from aha.learn.step import UpdateConfig, old_logprobs, update
 from aha.models import DEFAULT_MODEL, LoadedModel, load, save_checkpoint
 from aha.models.checkpoint import TrainerState, read_trainer_state, write_trainer_state
+from aha.models.packed import pin_kernels
 from aha.ranges import (
     COUNT,
     FRACTION,
@@ -507,8 +508,10 @@ class Trainer:
             shutil.rmtree(old)
 
     def restore(self, state: TrainerState) -> int:
-        """Load optimizer, scheduler, RNG and cursor (a CheckpointError when they do not fit); the step."""
+        """Load optimizer, scheduler, RNG, cursor and decode kernels (a CheckpointError when they do not fit);
+        the step."""
         state.apply(self.optimizer, self.scheduler)
+        pin_kernels(state.kernels)  # sample with the kernels the run chose, whatever this machine would measure
         self.cursor = state.cursor
         return state.step
 

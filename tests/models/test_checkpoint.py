@@ -172,6 +172,28 @@ def test_damaged_trainer_state_is_a_checkpoint_error(tmp_path, damage, reason):
         read_trainer_state(tmp_path)
 
 
+def test_the_decode_kernels_a_run_chose_travel_with_its_state(tmp_path, monkeypatch):
+    """Sampling rounds by the kernels chosen (aha.models.packed): the state records them, a resume pins them."""
+    import json
+
+    from aha.errors import CheckpointError
+    from aha.models import packed
+    from aha.models.checkpoint import TrainerState, read_trainer_state, write_trainer_state
+
+    monkeypatch.setattr(packed, "_chosen", {"576,576,float32,32,2": "mm", "960,576,float32,32,2": "onednn"})
+    _, optimizer, scheduler = _trained_optimizer()
+    write_trainer_state(tmp_path, TrainerState.capture(2, 0, optimizer, scheduler))
+    assert read_trainer_state(tmp_path).kernels == {"576,576,float32,32,2": "mm", "960,576,float32,32,2": "onednn"}
+    scalars = json.loads((tmp_path / "trainer_state.json").read_text())
+    del scalars["kernels"]  # a checkpoint written before kernels were recorded
+    (tmp_path / "trainer_state.json").write_text(json.dumps(scalars))
+    assert read_trainer_state(tmp_path).kernels == {}
+    scalars["kernels"] = ["mm"]
+    (tmp_path / "trainer_state.json").write_text(json.dumps(scalars))
+    with pytest.raises(CheckpointError, match="kernels must map"):
+        read_trainer_state(tmp_path)
+
+
 def _truncate(path):
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])

@@ -149,6 +149,41 @@ def test_sigkilled_run_resumes_with_identical_metrics(tiny_llama_dir, tmp_path):
     assert resumed == expected
 
 
+def test_two_runs_one_under_cpu_load_give_identical_metrics(tiny_llama_dir, tmp_path):
+    """Decode kernels are chosen by timing, which load changes; the choice is made once per machine and
+    reused, so a second run under load, whose own timing is rigged to choose other kernels, samples the
+    same tokens: every metric column equal, the same kernels recorded with each checkpoint."""
+    env = {**os.environ, "AHA_CACHE": str(tmp_path / "cache")}  # a machine that has measured nothing yet
+
+    def train(out: str, rigged: bool) -> subprocess.Popen:
+        code = REGISTER + "from aha.config import load_config\nfrom aha.stages.grpo import GRPOConfig, run\n"
+        if rigged:  # what a busy machine's timing might say: anything but the first run's choice
+            code += (
+                "import aha.models.packed as packed\n"
+                "timed = packed._measure\n"
+                "packed._measure = lambda w, rows: next(k for k in packed._candidates(w[0]) if k != timed(w, rows))\n"
+            )
+        code += f"run(load_config(GRPOConfig, None, {_overrides(tiny_llama_dir, 4)!r}), {out!r})\n"
+        return subprocess.Popen([sys.executable, "-c", code], env=env)
+
+    assert train(str(tmp_path / "quiet"), rigged=False).wait() == 0
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        assert train(str(tmp_path / "busy"), rigged=True).wait() == 0
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    quiet, busy = RunDir(tmp_path / "quiet"), RunDir(tmp_path / "busy")
+    assert _comparable(busy.read("metrics.jsonl")) == _comparable(quiet.read("metrics.jsonl"))
+    assert _comparable(busy.read("eval.jsonl")) == _comparable(quiet.read("eval.jsonl"))
+
+    def kernels(directory: RunDir) -> dict:
+        return json.loads((directory.complete_checkpoints()[-1] / "trainer_state.json").read_text())["kernels"]
+
+    assert kernels(busy) == kernels(quiet) != {}
+
+
 @pytest.fixture
 def no_plots(monkeypatch):
     """Skip drawing the plots (half the time of a short run); the tests using this do not look at them."""
