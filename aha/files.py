@@ -1,4 +1,5 @@
-"""Files that matter are written to a temporary name and renamed: a kill leaves the old file or the new one."""
+"""Files that matter are written to a temporary name and renamed: a kill leaves the old file or the new one.
+Also where aha keeps what it computes once per machine (`cache_root`)."""
 
 from __future__ import annotations
 
@@ -26,3 +27,9 @@ def write_text_atomically(path: str | Path, text: str) -> None:
 def is_temporary(path: Path) -> bool:
     """True for the temporary file of a write that a kill interrupted."""
     return path.name.startswith(".") and TMP_MARK in path.name
+
+
+def cache_root() -> Path:
+    """Where aha keeps what it computes once per machine (dequantized GGUF models, the decode kernels
+    measured for this CPU): $AHA_CACHE, else ~/.cache/aha."""
+    return Path(os.environ.get("AHA_CACHE") or Path.home() / ".cache" / "aha")

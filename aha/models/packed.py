@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aha.devices import native_bf16
+from aha.files import cache_root
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +121,6 @@ def machine_key() -> str:
 
 
 def _table_path() -> Path:
-    from aha.models.load import cache_root  # here: load imports this module
-
     return cache_root() / "decode_kernels.json"
 
 
