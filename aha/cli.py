@@ -418,7 +418,7 @@ def _bench_scaling(args: argparse.Namespace) -> int:
 
 
 def _sampling(args: argparse.Namespace, **extra: object):
-    from aha.rollout.engine import SamplingParams
+    from aha.types import SamplingParams
 
     try:
         return SamplingParams(

@@ -21,7 +21,8 @@ from aha.devices import keep_freed_memory
 from aha.models import DEFAULT_MODEL, LoadedModel, load
 from aha.models.checkpoint import hf_state_dict
 from aha.ranges import COUNT, SEED, TEMPERATURE, TOP_P, check
-from aha.rollout.engine import Engine, SamplingParams
+from aha.rollout.engine import Engine
+from aha.types import SamplingParams
 
 PROMPTS = (
     "What is 12 + 35? Explain step by step.",

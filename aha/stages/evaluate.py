@@ -105,7 +105,7 @@ def extracted_answer(reward: str, response: str) -> str | None:
 
 def sampling_runs(cfg: EvalConfig) -> list[tuple[str, Any]]:
     """(mode, SamplingParams) of each kind of record: k samples, and one greedy completion when asked."""
-    from aha.rollout.engine import SamplingParams
+    from aha.types import SamplingParams
 
     runs = [("sampled", SamplingParams(n=cfg.samples, temperature=cfg.temperature, top_p=cfg.top_p,
                                        max_new_tokens=cfg.max_new_tokens, seed=cfg.seed))]  # fmt: skip

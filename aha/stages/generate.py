@@ -16,7 +16,8 @@ from aha.devices import keep_freed_memory
 from aha.errors import ConfigError
 from aha.models import DEFAULT_MODEL, load
 from aha.ranges import COUNT, check
-from aha.rollout.engine import Engine, SamplingParams
+from aha.rollout.engine import Engine
+from aha.types import SamplingParams
 
 log = logging.getLogger(__name__)
 

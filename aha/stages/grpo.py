@@ -51,7 +51,7 @@ from aha.ranges import (
 from aha.rewards import combine, get_batch
 from aha.rewards import get as get_reward
 from aha.rewards.code import require_sandbox
-from aha.rollout.engine import Completion, Engine, SamplingParams
+from aha.rollout.engine import Engine
 from aha.rollout.sampling import row_seed
 from aha.tasks import TaskConfig, build_task
 from aha.track.health import is_collapse, repetition_share, step_warnings
@@ -59,7 +59,7 @@ from aha.track.plots import plot_run
 from aha.track.reflection import DEFAULT_WORDS, reflection_rate
 from aha.track.report import write_report
 from aha.track.run_dir import RunDir, step_of
-from aha.types import Sample
+from aha.types import Completion, Sample, SamplingParams
 
 log = logging.getLogger(__name__)
 

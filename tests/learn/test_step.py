@@ -9,7 +9,8 @@ from aha.algo import aggregate
 from aha.learn.batch import build_batch
 from aha.learn.step import UpdateConfig, policy_logprobs, update
 from aha.models import load
-from aha.rollout.engine import Engine, SamplingParams, common_prefix
+from aha.rollout.engine import Engine, common_prefix
+from aha.types import SamplingParams
 
 
 def _tiny_batch(seed=0):

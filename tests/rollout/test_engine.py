@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from aha.models import load
-from aha.rollout.engine import Engine, SamplingParams
+from aha.rollout.engine import Engine
 from aha.rollout.sampling import log_probs
+from aha.types import SamplingParams
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +238,7 @@ def test_rows_stop_where_the_models_context_ends(tiny_llama_dir):
     each by its own prompt's length; a prompt that fills the context is one clear error."""
     from aha.errors import DataError
     from aha.models import load
-    from aha.rollout.engine import Engine, SamplingParams, context_length
+    from aha.rollout.engine import Engine, context_length
 
     loaded = load(str(tiny_llama_dir))
     engine = Engine(loaded.model, loaded.tokenizer, [], max_rows=8)
