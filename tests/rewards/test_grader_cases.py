@@ -1,4 +1,4 @@
-"""The grader against the tuning part of its corpus (1369 labelled cases from peers' grader test suites and our
+"""The grader against the tuning part of its corpus (1466 labelled cases from peers' grader test suites and our
 own, see data/GRADER_CASES.md): agreement of at least 98%, no case at the time limit, and no disagreement
 beyond the known ones listed here (each a convention peers do not share, or beyond what an answer grader can
 see). The held-out part is not checked here: `aha bench rewards` reports it (and the doc says how it was used)."""
@@ -37,6 +37,13 @@ KNOWN_DISAGREEMENTS = {
     "kas/20": "aha's convention: y = x answers x",
     "kas/21": "aha's convention: the reference y = x is answered by x",
     "kas/45": "KAS: an equation multiplied by an unknown that is in no denominator (yz = 2xz - 5z) is the same",
+    # round 3's RL-framework cases, moved here from the held-out part; studied in the next commit
+    "areal/6": "to study: a value in square brackets ending a sentence",
+    "areal/7": "to study: a value in square brackets ending a sentence",
+    "areal/10": "to study: a value in square brackets ending a sentence",
+    "areal/12": "to study: a value in square brackets ending a sentence",
+    "areal/25": "to study: a value in square brackets ending a sentence",
+    "nemorl/6": "to study: an <answer> element after an unclosed <think>",
 }
 
 
