@@ -266,6 +266,23 @@ def test_the_reference_word_for_word_is_correct(response, reference, correct):
     assert grade(response, reference).correct is correct
 
 
+@pytest.mark.parametrize(
+    ("response", "reference", "correct"),
+    [
+        ("The base angle is [35].", "35", True),
+        ("The base angle is [35].", "55", False),
+        ("The ratio comes out as [2/3].", "\\frac{2}{3}", True),
+        ("Its range is [0, 4).", "[0,4)", True),
+        ("Its range is [0, 4).", "[0,4]", False),  # the brackets are the answer's, not decoration
+        ("<think>6 * 7 = 42\n<answer>42</answer>", "42", True),
+        ("<think>6 * 7 = 42\n<answer>42</answer>", "48", False),
+        ("<think>first <answer>42</answer> then 6 * 8 =", "42", False),  # cut off after a draft answer
+    ],
+)
+def test_bracketed_answers_and_answer_elements_after_unclosed_reasoning(response, reference, correct):
+    assert grade(response, reference).correct is correct
+
+
 def test_timeout_is_reported_and_the_pool_recovers():
     pool = GraderPool(workers=1, timeout_s=2.0)
     try:

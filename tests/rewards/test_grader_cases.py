@@ -37,13 +37,6 @@ KNOWN_DISAGREEMENTS = {
     "kas/20": "aha's convention: y = x answers x",
     "kas/21": "aha's convention: the reference y = x is answered by x",
     "kas/45": "KAS: an equation multiplied by an unknown that is in no denominator (yz = 2xz - 5z) is the same",
-    # round 3's RL-framework cases, moved here from the held-out part; studied in the next commit
-    "areal/6": "to study: a value in square brackets ending a sentence",
-    "areal/7": "to study: a value in square brackets ending a sentence",
-    "areal/10": "to study: a value in square brackets ending a sentence",
-    "areal/12": "to study: a value in square brackets ending a sentence",
-    "areal/25": "to study: a value in square brackets ending a sentence",
-    "nemorl/6": "to study: an <answer> element after an unclosed <think>",
 }
 
 
