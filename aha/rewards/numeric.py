@@ -98,7 +98,9 @@ def sampled_verdict(gold: object, target: object) -> bool | None:
 
 
 def _value_at(expression: object, point: dict[object, object]) -> complex | None:
-    """The value at a point, to 30 digits (sympy itself, no code generated from the answer); None if undefined."""
+    """The value at a point, to 30 digits (sympy itself, no code generated from the answer); None if undefined,
+    in the reals too: a root or logarithm of a negative number on the way makes the point say nothing, even when
+    the end value is real (\\sqrt{k/m}\\sqrt{m/k} is -1 where k/m < 0, a point where neither root exists)."""
     import sympy
 
     try:
@@ -107,9 +109,30 @@ def _value_at(expression: object, point: dict[object, object]) -> complex | None
             return None
         value = value.evalf(30)
         real, imaginary = value.as_real_imag()
-        return complex(float(real), float(imaginary)) if abs(real) < 1e300 else None
+        if abs(real) >= 1e300:
+            return None
+        if abs(imaginary) <= 1e-20 * max(1.0, abs(real)) and not _real_on_the_way(expression, point):
+            return None
+        return complex(float(real), float(imaginary))
     except (TypeError, ValueError, ZeroDivisionError, OverflowError, AttributeError):
         return None
+
+
+def _real_on_the_way(expression: object, point: dict[object, object]) -> bool:
+    """Whether every root (a power with a non-integer exponent) and every function inside a real-valued
+    expression is real at the point."""
+    import sympy
+
+    parts = [p for p in expression.atoms(sympy.Pow) if not p.exp.is_integer and p.free_symbols]
+    parts += [f for f in expression.atoms(sympy.Function) if f.free_symbols]
+    for part in parts:
+        value = part.xreplace(point).evalf(15)
+        if not value.is_number:
+            continue
+        real, imaginary = value.as_real_imag()
+        if abs(imaginary) > 1e-12 * max(1.0, abs(real)):
+            return False
+    return True
 
 
 def numerically_consistent(gold: object, target: object) -> bool:

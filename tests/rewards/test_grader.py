@@ -209,7 +209,8 @@ def test_rounded_decimals_for_exact_references(response, reference, correct):
         ("\\boxed{i(3 + i)}", "-1 + 3i", True),  # i is the imaginary unit
         ("\\boxed{(1 - i)^2}", "-2i", True),
         ("\\boxed{i(3 + i)}", "1 + 3i", False),
-        ("\\boxed{\\sqrt{a}\\sqrt{b}}", "\\sqrt{ab}", False),  # not for negative a and b
+        ("\\boxed{\\sqrt{a}\\sqrt{b}}", "\\sqrt{ab}", True),  # wherever both sides are real (as STACK)
+        ("\\boxed{\\sqrt{a}\\sqrt{b}}", "-\\sqrt{ab}", False),
         ("\\boxed{\\frac{\\sqrt{k}}{k}}", "\\frac{1}{\\sqrt{k}}", True),
         ("\\boxed{t}", "\\sqrt{t^2}", False),  # not for negative t
         ("\\boxed{(x+1)^{0.5}(x+1)}", "(x+1)^{1.5}", True),

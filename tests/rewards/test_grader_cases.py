@@ -23,8 +23,6 @@ KNOWN_DISAGREEMENTS = {
     "stack/16": "STACK: floats are exact (0.333333333333333*x^2 against x^2/3)",
     "stack/19": "STACK: 100.4-80.0 is not 20.4 in floating point",
     "stack/28": "STACK: floats are exact (0.196078431373 against 1/5.1, equal to 12 places)",
-    "stack/34": "STACK assumes k/m > 0; aha finds sqrt(k/m)*sqrt(m/k) = -1 where k/m < 0",
-    "stack/59": "(-1)^n cos(x)^n = (-cos x)^n only for integer n; STACK assumes it",
     "stack/72": "STACK marks log|x^2-9| = log|x-3| + log|x+3| different; they are equal where defined",
     "stack/78": "aha's convention: the answer 1 answers x = 1",
     "stack/86": "STACK: two identities (x=x, y=y) are the same; aha compares them side by side, as pie-framework",
