@@ -59,6 +59,7 @@ _FRENCH = re.compile(r"réponse|donc|est\b", re.IGNORECASE)
 _CJK_TEXT = re.compile(r"[\u3000-\u30ff\u3400-\u9fff\uac00-\ud7af\uff00-\uffef]+")
 _NAME = re.compile(r"^[A-Za-z]+(?: [A-Za-z]+){0,2}$")
 _NUMBER_LINE = re.compile(r"\$?\s*(-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?)\s*\$?")  # a last line "42" or "$-3/4$"
+_LABELLED = re.compile(r"^\\text\s*\{[^{}]{1,30}\}(?:\s|\\[ ,;:!])*=(?!=)")  # "\\text{height} = 120\\sin\\theta"
 _CLOSING_ANSWER = re.compile(r"<answer>(?:(?!<answer>).)*</answer>\s*$", re.DOTALL)  # ends the response
 _LAST_GROUP = re.compile(r"([\[(][^\[\]()]*[\])])[\s.!]*$")  # "... is [90].", "... is (1, 2]."
 _GROUPS = re.compile(r"[\[(][^\[\]()]*[\])]")
@@ -165,6 +166,9 @@ def extract_answer(response: str) -> str | None:
     if stripped and "\n" not in stripped and len(stripped) <= SHORT_ANSWER_CHARS:
         if _looks_like_an_answer(stripped) or _NAME.match(normalize(stripped).text):
             return stripped
+        labelled = _LABELLED.match(stripped)
+        if labelled and _looks_like_an_answer(stripped[labelled.end() :]):
+            return stripped  # a quantity named in words, then its value: as in a box
         with_units = _WITH_UNITS.match(stripped)
         if with_units and not _CONNECTIVES.search(with_units.group(2)):
             return with_units.group(1).strip()  # "12 marbles", "5\\text{ cm}", "3.5 hours."

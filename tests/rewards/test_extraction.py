@@ -133,3 +133,15 @@ def test_a_sentence_ending_in_a_bracketed_answer(response, answer):
 )
 def test_a_complete_answer_element_closes_unclosed_reasoning(response, answer):
     assert extract_answer(response) == answer
+
+
+@pytest.mark.parametrize(
+    ("response", "answer"),
+    [
+        ("\\text{volume} = 36\\pi", "\\text{volume} = 36\\pi"),  # a bare answer naming its quantity in words
+        ("\\text{width}\\ =\\ 2r\\cos\\phi", "\\text{width}\\ =\\ 2r\\cos\\phi"),
+        ("\\text{area} = 6 or more", None),  # words after the value: not a bare answer
+    ],
+)
+def test_a_bare_answer_labelled_in_words(response, answer):
+    assert extract_answer(response) == answer

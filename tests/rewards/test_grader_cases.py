@@ -17,7 +17,6 @@ KNOWN_DISAGREEMENTS = {
     "mario/2": "'I' as the imaginary unit with a rounded coefficient beside a variable (x + 1.414I)",
     "pie/47": "\\text{eggs} inside an equation",
     "pie/158": "\\acot is not LaTeX (pie-framework's own notation)",
-    "pie/250": "\\text{height} = ...: a word as the defined name",
     "stack/8": "STACK (Maxima floats): 452 is not 4.52*10^2",
     "stack/10": "STACK: floats are exact, so 0.333333333333333 is not 1/3 (aha reads 4+ digits as rounded)",
     "stack/16": "STACK: floats are exact (0.333333333333333*x^2 against x^2/3)",
