@@ -159,7 +159,7 @@ def extract_answer(response: str) -> str | None:
         if span:
             return next(g for g in span.groups() if g is not None).strip()
         end = _SENTENCE_END.search(rest)
-        answer = (rest[: end.start()] if end else rest).strip()
+        answer = (rest[: end.start()] if end else rest).strip().rstrip("!")  # "is 42!": an exclamation in prose
         if answer:
             return _clean(answer)
     stripped = text.strip()

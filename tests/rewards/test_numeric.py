@@ -29,6 +29,14 @@ def test_a_point_where_a_root_or_logarithm_is_not_real_says_nothing():
     assert sampled_verdict(sympy.sqrt(p) * sympy.sqrt(q), -sympy.sqrt(p * q)) is False
 
 
+def test_points_far_from_the_origin_too():
+    assert sampled_verdict(sympy.Abs(x + 20) - 20, sympy.Abs(x + 21) - 21) is False  # equal for every x > -20
+    assert sampled_verdict(sympy.Max(x, 100), sympy.Max(x, 101)) is False
+    assert sampled_verdict(sympy.Abs(x + 20) - 20, x) is False
+    taylor = sum(x**k / sympy.factorial(k) for k in range(9))
+    assert sampled_verdict(taylor, sympy.expand(taylor * 40320) / 40320) is True  # large values, 30 digits
+
+
 def test_constants_and_real_roots():
     assert constants_equal(sympy.sqrt(8 + 2 * sympy.sqrt(15)), sympy.sqrt(3) + sympy.sqrt(5))
     assert not constants_equal(
