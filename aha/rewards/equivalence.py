@@ -151,6 +151,14 @@ def _unwrap(text: str) -> str:
 
 
 @functools.lru_cache(maxsize=65536)
+def _strip_trailing(text: str) -> str:
+    """Punctuation closing a sentence, dropped; a factorial sign kept: "12." -> "12", "(n+1)!" stays."""
+    text = text.rstrip(" .,;:")
+    while text.endswith("!") and not re.search(r"(?:[\w)\]}]|\\right\))!$", text):
+        text = text[:-1].rstrip(" .,;:")
+    return text
+
+
 def normalize(answer: str, decimal_comma: bool = False, keep_equation: bool = False) -> Normalized:
     """A canonical form of an answer string (see the module docstring for what is undone).
 
@@ -175,7 +183,7 @@ def normalize(answer: str, decimal_comma: bool = False, keep_equation: bool = Fa
     text = _MARKDOWN_BOLD.sub(r"\1", text).replace("**", "^")  # what is left is Python's power: 2**(1/4)
     if "=" in text and not re.search(r"[(\[][^()\[\]]*\d,\d", text):  # 36x^2 + 64y^2 = 2,304; not (2,500)
         text = _GROUPED.sub(lambda m: m.group(0).replace(",", ""), text)
-    text = text.rstrip(" .,;!:").lstrip(":").strip()
+    text = _strip_trailing(text).lstrip(":").strip()
     if _TRIG.search(text):  # \\sin 30^\\circ is \\sin(\\pi/6), not \\sin(30)
         text = _ANGLE.sub(_radians, text)
     text = _DEGREES.sub("", text).strip()

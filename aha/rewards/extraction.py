@@ -1,9 +1,11 @@
 """Finding the answer a response commits to, as written (normalisation is `aha.rewards.equivalence`'s job).
 
 Only text after the reasoning counts (a response cut off inside `<think>` has no answer, whatever numbers it
-holds); then `<answer>...</answer>`, the final `\\boxed{}`/`\\fbox{}` (nested braces; boxes joined by "and" or
-commas are one answer), GSM8K's `#### x`, a closing phrase ("the answer is", "答案是", "la réponse est", ...),
-the whole text when it is short enough to be an answer itself, or a number alone on the last line.
+holds, unless it ends with a complete `<answer>...</answer>`, which closes the reasoning); then
+`<answer>...</answer>`, the final `\\boxed{}`/`\\fbox{}` (nested braces; boxes joined by "and" or commas are one
+answer), GSM8K's `#### x`, a closing phrase ("the answer is", "答案是", "la réponse est", ...), the whole text when
+it is short enough to be an answer itself (or a short sentence ending in it, bracketed or not), or a number alone
+on the last line.
 """
 
 from __future__ import annotations
@@ -57,6 +59,15 @@ _FRENCH = re.compile(r"réponse|donc|est\b", re.IGNORECASE)
 _CJK_TEXT = re.compile(r"[\u3000-\u30ff\u3400-\u9fff\uac00-\ud7af\uff00-\uffef]+")
 _NAME = re.compile(r"^[A-Za-z]+(?: [A-Za-z]+){0,2}$")
 _NUMBER_LINE = re.compile(r"\$?\s*(-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?)\s*\$?")  # a last line "42" or "$-3/4$"
+_LABELLED = re.compile(r"^\\text\s*\{[^{}]{1,30}\}(?:\s|\\[ ,;:!])*=(?!=)")  # "\\text{height} = 120\\sin\\theta"
+_CLOSING_ANSWER = re.compile(r"<answer>(?:(?!<answer>).)*</answer>\s*$", re.DOTALL)  # ends the response
+_LAST_GROUP = re.compile(r"([\[(][^\[\]()]*[\])])[\s.!]*$")  # "... is [90].", "... is (1, 2]."
+_GROUPS = re.compile(r"[\[(][^\[\]()]*[\])]")
+_REFERENCE_WORD = re.compile(  # "... from equation (3).", "see [2]": a label, not a value
+    r"\b(?:equations?|eqs?|lemma|theorem|steps?|figures?|figs?|parts?|cases?|lines?|see|refs?|references?"
+    r"|problems?|questions?|exercises?|items?|options?|choices?)\.?\s*$",
+    re.IGNORECASE,
+)
 _LEADING = re.compile(r"^(?:\$((?:[^$\\]|\\.)+?)\$|(-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?%?))(?=\s+[^\W\d_]{2,})")
 
 
@@ -66,6 +77,14 @@ def _looks_like_an_answer(text: str) -> bool:
     if _CJK_TEXT.search(normalized):
         return False
     return all(word.lower() in _MATH_WORDS for word in _BARE_WORD.findall(normalized))
+
+
+def _ends_a_sentence(before: str) -> bool:
+    """Whether `before` is prose a bracketed answer can follow: words (earlier bracketed values aside), then a
+    space, and no word that makes the group a label: "f(x)", "see [3]" and "by equation (2)" are not answers."""
+    if not before.strip() or not before[-1:].isspace() or _REFERENCE_WORD.search(before):
+        return False
+    return bool(_PROSE.match(_GROUPS.sub(" ", before)))
 
 
 def _clean(answer: str) -> str:
@@ -114,7 +133,10 @@ def extract_answer(response: str) -> str | None:
     """
     response = _LEAKED_TOKENS.sub("", response[-MAX_RESPONSE_CHARS:])
     if "<think>" in response and "</think>" not in response:
-        return None
+        closing = _CLOSING_ANSWER.search(response)
+        if closing is None:
+            return None  # cut off inside the reasoning
+        response = response[closing.start() :]  # the reasoning was never closed, but the answer element was
     cut = response.rfind("</think>")
     text = response if cut < 0 else response[cut + len("</think>") :]
     tagged = answer_tag(text)
@@ -137,13 +159,16 @@ def extract_answer(response: str) -> str | None:
         if span:
             return next(g for g in span.groups() if g is not None).strip()
         end = _SENTENCE_END.search(rest)
-        answer = (rest[: end.start()] if end else rest).strip()
+        answer = (rest[: end.start()] if end else rest).strip().rstrip("!")  # "is 42!": an exclamation in prose
         if answer:
             return _clean(answer)
     stripped = text.strip()
     if stripped and "\n" not in stripped and len(stripped) <= SHORT_ANSWER_CHARS:
         if _looks_like_an_answer(stripped) or _NAME.match(normalize(stripped).text):
             return stripped
+        labelled = _LABELLED.match(stripped)
+        if labelled and _looks_like_an_answer(stripped[labelled.end() :]):
+            return stripped  # a quantity named in words, then its value: as in a box
         with_units = _WITH_UNITS.match(stripped)
         if with_units and not _CONNECTIVES.search(with_units.group(2)):
             return with_units.group(1).strip()  # "12 marbles", "5\\text{ cm}", "3.5 hours."
@@ -157,6 +182,9 @@ def extract_answer(response: str) -> str | None:
             before, after = stripped[: last.start()], stripped[last.end() :]
             if _PROSE.match(before) and not before[-1:].isalpha() and _UNIT_TAIL.match(after):
                 return last.group(0)
+        group = _LAST_GROUP.search(stripped)  # a sentence ending in a bracketed answer: "The angle is [90]."
+        if group and _ends_a_sentence(stripped[: group.start()]) and _looks_like_an_answer(group.group(1)):
+            return group.group(1)
     last_line = stripped.rsplit("\n", 1)[-1].strip()
     number_line = _NUMBER_LINE.fullmatch(last_line) if "\n" in stripped else None
     if number_line:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from aha.rewards.equivalence import rounded_from
 
 SAMPLE_POINTS = ((0.37, -0.61), (1.29, -1.73), (2.71, -0.29), (0.83, -2.37), (1.91, -1.11))
+FAR_POINTS = (-1234.7, 2345.3)  # |x + 10| - 10 and |x + 11| - 11 agree for every x > -10
 MIXED_POINTS = (("-3/2", "2", "1/2", "-1"), ("-1", "2", "1/2", "3"), ("2", "-1", "-3/2", "1/2"))  # signs and integers
 
 
@@ -83,6 +84,7 @@ def sampled_verdict(gold: object, target: object) -> bool | None:
         for value in pair
     ]
     points += [[sympy.Rational(mixed[k % 4]) for k in range(len(symbols))] for mixed in MIXED_POINTS]
+    points += [[sympy.Float(value * (1 + 0.13 * k), 30) for k in range(len(symbols))] for value in FAR_POINTS]
     agree = 0
     for point in points:  # evaluated to 30 digits: a polynomial with 10^13 coefficients loses all in floats
         values = [_value_at(expression, dict(zip(symbols, point, strict=True))) for expression in (gold, target)]
@@ -98,7 +100,9 @@ def sampled_verdict(gold: object, target: object) -> bool | None:
 
 
 def _value_at(expression: object, point: dict[object, object]) -> complex | None:
-    """The value at a point, to 30 digits (sympy itself, no code generated from the answer); None if undefined."""
+    """The value at a point, to 30 digits (sympy itself, no code generated from the answer); None if undefined,
+    in the reals too: a root or logarithm of a negative number on the way makes the point say nothing, even when
+    the end value is real (\\sqrt{k/m}\\sqrt{m/k} is -1 where k/m < 0, a point where neither root exists)."""
     import sympy
 
     try:
@@ -107,9 +111,31 @@ def _value_at(expression: object, point: dict[object, object]) -> complex | None
             return None
         value = value.evalf(30)
         real, imaginary = value.as_real_imag()
-        return complex(float(real), float(imaginary)) if abs(real) < 1e300 else None
+        if abs(real) >= 1e300:
+            return None
+        if abs(imaginary) <= 1e-20 * max(1.0, abs(real)) and not _real_on_the_way(expression, point):
+            return None
+        return complex(float(real), float(imaginary))
     except (TypeError, ValueError, ZeroDivisionError, OverflowError, AttributeError):
         return None
+
+
+def _real_on_the_way(expression: object, point: dict[object, object]) -> bool:
+    """Whether every root (a power with a non-integer exponent), logarithm and inverse function defined on part of
+    the real line only is real at the point, inside a real-valued expression."""
+    import sympy
+
+    partial = (sympy.log, sympy.asin, sympy.acos, sympy.asec, sympy.acsc, sympy.acosh, sympy.atanh, sympy.acoth)
+    parts = [p for p in expression.atoms(sympy.Pow) if not p.exp.is_integer and p.free_symbols]
+    parts += [f for f in expression.atoms(*partial, sympy.asech) if f.free_symbols]  # real only on part of the line
+    for part in parts:
+        value = part.xreplace(point).evalf(15)
+        if not value.is_number:
+            continue
+        real, imaginary = value.as_real_imag()
+        if abs(imaginary) > 1e-12 * max(1.0, abs(real)):
+            return False
+    return True
 
 
 def numerically_consistent(gold: object, target: object) -> bool:

@@ -3,9 +3,10 @@
 `aha.rewards.equivalence.normalize` once the answer is otherwise normalised.
 
 Plain-text conventions followed (those of calculators, CAS input and Python): a function name may stand
-without a backslash; an exponent is the one operand after `^`, a parenthesised group or a function call
-included (`x^(1/2)`, `3^-x`, `x^log(y)`); `a/b` followed by a variable or a bracket is the fraction times it,
-read left to right (`1/3p` is p/3, `1/2(y+5)` is (y+5)/2).
+without a backslash, and `log` without one is the natural logarithm (as in Maxima, Python and JavaScript);
+`asin` and `sin^(-1)` are the inverse function; an exponent is the one operand after `^`, a parenthesised group
+or a function call included (`x^(1/2)`, `3^-x`, `x^log(y)`); `a/b` followed by a variable or a bracket is the
+fraction times it, read left to right (`1/3p` is p/3, `1/2(y+5)` is (y+5)/2).
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ _SQRT_CALL = re.compile(r"\\sqrt\s*(\[[^\[\]]*\])?\s*\(")
 _ROOT_DIGIT = re.compile(r"\\sqrt\s*(\[[^\[\]]*\])\s*(\d+)")
 _BARE_PI = re.compile(r"(?<![\\A-Za-z])pi(?![A-Za-z])")
 _FRACTION_COEFFICIENT = re.compile(r"(?<![\w.}^/\\])(\d+)\s*/\s*(\d+)(?=\s*[A-Za-z(])")
-_RECIPROCAL = re.compile(r"(?<![A-Za-z])\\?(csch|sech|coth)\s*(?=[(\w\\])")  # not LaTeX commands: 1/sinh, ...
+_RECIPROCAL = re.compile(  # not LaTeX commands: 1/sinh, ...; with a power: sech^2 x
+    r"(?<![A-Za-z])\\?(csch|sech|coth)(?:\^(\{[^{}]*\}|\([^()]*\)|\d+|[A-Za-z]))?\s*(?=[(\w\\])"
+)
+_INVERSE = re.compile(  # asin(x), cos^(-1)(x), \\sinh^{-1} x: the inverse function, written arcsin
+    r"(?<![A-Za-z])(\\?)(?:a(sin|cos|tan|cot|sec|csc)(h?)(?=\s*\()|(sin|cos|tan|cot|sec|csc)(h?)\^(?:\(-1\)|\{-1\}|-1))"
+)
 _RECIPROCAL_OF = {"csch": "\\sinh", "sech": "\\cosh", "coth": "\\tanh"}
 _DECIMAL_EXPONENT = re.compile(r"\^\{\(?\s*(-?)(\d*\.\d+)\s*\)?\}")
 _SHORT_LETTERS = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{1,2}(?![A-Za-z])")  # "d", "da", "ad": letters, not words
@@ -100,7 +106,8 @@ def _operand_end(text: str, start: int) -> int | None:
 
 
 def _reciprocals(text: str) -> str:
-    """ "csch x" -> "\\frac{1}{\\sinh(x)}": the reciprocal hyperbolic functions, which LaTeX has no command for."""
+    """ "csch x" -> "\\frac{1}{\\sinh(x)}", "sech^2(x)" -> "\\left(\\frac{1}{\\cosh((x))}\\right)^{2}": the reciprocal
+    hyperbolic functions, which LaTeX has no command for."""
     out, position = [], 0
     for match in _RECIPROCAL.finditer(text):
         if match.start() < position:
@@ -109,9 +116,21 @@ def _reciprocals(text: str) -> str:
         if end is None:
             continue
         out.append(text[position : match.start()])
-        out.append(f"\\frac{{1}}{{{_RECIPROCAL_OF[match.group(1)]}({text[match.end() : end]})}}")
+        reciprocal = f"\\frac{{1}}{{{_RECIPROCAL_OF[match.group(1)]}({text[match.end() : end]})}}"
+        power = match.group(2)
+        if power:
+            reciprocal = f"\\left({reciprocal}\\right)^{{{power.strip('{}')}}}"
+        out.append(reciprocal)
         position = end
     return "".join(out) + text[position:]
+
+
+def _arc(match: re.Match[str]) -> str:
+    """ "asin" and "sin^(-1)" -> "arcsin" (a backslash kept where there was one)."""
+    backslash, name, hyperbolic = match.group(1), match.group(2), match.group(3)
+    if name is None:
+        name, hyperbolic = match.group(4), match.group(5)
+    return f"{backslash}arc{name}{hyperbolic}"
 
 
 def _exact_exponent(match: re.Match[str]) -> str:
@@ -125,7 +144,8 @@ def latex_from_plain(text: str, depth: int = 0) -> str:
     one more letter, becomes a plain symbol (the parser would read "da" and "\\frac{d}{2}" as differentials)."""
     if len(text) > MAX_CHARS:
         return text  # not an answer; left as it is, and in linear time
-    text = _BARE_FUNCTION.sub(r"\\\1", text)
+    text = _INVERSE.sub(_arc, text)
+    text = _BARE_FUNCTION.sub(lambda m: "\\ln" if m.group(1) == "log" else "\\" + m.group(1), text)
     text = _calls(text, _EXP_CALL, lambda _, argument: f"e^{{{argument}}}", depth)
     text = _calls(text, _ABS_CALL, lambda _, argument: f"|{argument}|", depth)
     text = _calls(text, _SQRT_CALL, lambda match, argument: f"\\sqrt{match.group(1) or ''}{{{argument}}}", depth)

@@ -75,3 +75,29 @@ def test_plain_text_functions_and_python_powers(answer, text):
 )
 def test_plain_text_notation_and_percent_words(response, reference, correct):
     assert grade(response, reference).correct is correct
+
+
+@pytest.mark.parametrize(
+    ("answer", "text"),
+    [
+        ("(k+2)!", "(k+2)!"),  # a factorial sign closing an answer is kept
+        ("7!", "7!"),
+        ("12.", "12"),  # a full stop is not
+        ("12 !", "12"),  # nor an exclamation apart from it
+    ],
+)
+def test_a_closing_factorial_sign_is_kept(answer, text):
+    assert normalize(answer).text == text
+
+
+@pytest.mark.parametrize(
+    ("response", "reference", "correct"),
+    [
+        ("\\boxed{(k+2)!}", "(k+2)(k+1)k!", True),
+        ("\\boxed{(k+2)!}", "k+2", False),
+        ("\\boxed{6!}", "720", True),
+        ("So the answer is 720!", "720", True),  # in prose, an exclamation
+    ],
+)
+def test_factorials_and_exclamations(response, reference, correct):
+    assert grade(response, reference).correct is correct

@@ -104,3 +104,44 @@ def test_a_number_alone_on_the_last_line_is_the_answer(response, answer):
 )
 def test_repeated_and_glued_boxes(response, answer):
     assert extract_answer(response) == answer
+
+
+@pytest.mark.parametrize(
+    ("response", "answer"),
+    [
+        ("The side length is [12].", "[12]"),  # one value in brackets reads as that value
+        ("So the slope is ( -3/4 ).", "( -3/4 )"),
+        ("Tried [6] first, then the width is [8].", "[8]"),  # the last bracketed value
+        ("The solution set is (2, 5].", "(2, 5]"),
+        ("The vertex is (1, -9).", "(1, -9)"),  # not its last number, -9
+        ("The derivative is g(t).", None),  # a function's argument, not a bracketed answer
+        ("This follows from equation (4).", None),  # a label
+    ],
+)
+def test_a_sentence_ending_in_a_bracketed_answer(response, answer):
+    assert extract_answer(response) == answer
+
+
+@pytest.mark.parametrize(
+    ("response", "answer"),
+    [
+        ("<think>3 + 4 = 7\n<answer>7</answer>", "7"),  # the reasoning was never closed, the answer was
+        ("<think>first <answer>6</answer>, no: <answer>8</answer>\n", "8"),
+        ("<think>so far <answer>7</answer> but wait, 3 + 5 is", None),  # it goes on thinking: cut off
+        ("<think>the answer is 7", None),
+    ],
+)
+def test_a_complete_answer_element_closes_unclosed_reasoning(response, answer):
+    assert extract_answer(response) == answer
+
+
+@pytest.mark.parametrize(
+    ("response", "answer"),
+    [
+        ("\\text{volume} = 36\\pi", "\\text{volume} = 36\\pi"),  # a bare answer naming its quantity in words
+        ("\\text{width}\\ =\\ 2r\\cos\\phi", "\\text{width}\\ =\\ 2r\\cos\\phi"),
+        ("\\text{area} = 6 or more", None),  # words after the value: not a bare answer
+    ],
+)
+def test_a_bare_answer_labelled_in_words(response, answer):
+    assert extract_answer(response) == answer

@@ -209,7 +209,8 @@ def test_rounded_decimals_for_exact_references(response, reference, correct):
         ("\\boxed{i(3 + i)}", "-1 + 3i", True),  # i is the imaginary unit
         ("\\boxed{(1 - i)^2}", "-2i", True),
         ("\\boxed{i(3 + i)}", "1 + 3i", False),
-        ("\\boxed{\\sqrt{a}\\sqrt{b}}", "\\sqrt{ab}", False),  # not for negative a and b
+        ("\\boxed{\\sqrt{a}\\sqrt{b}}", "\\sqrt{ab}", True),  # wherever both sides are real (as STACK)
+        ("\\boxed{\\sqrt{a}\\sqrt{b}}", "-\\sqrt{ab}", False),
         ("\\boxed{\\frac{\\sqrt{k}}{k}}", "\\frac{1}{\\sqrt{k}}", True),
         ("\\boxed{t}", "\\sqrt{t^2}", False),  # not for negative t
         ("\\boxed{(x+1)^{0.5}(x+1)}", "(x+1)^{1.5}", True),
@@ -263,6 +264,23 @@ def test_equations_without_unknowns_and_number_notation(response, reference, cor
     ],
 )
 def test_the_reference_word_for_word_is_correct(response, reference, correct):
+    assert grade(response, reference).correct is correct
+
+
+@pytest.mark.parametrize(
+    ("response", "reference", "correct"),
+    [
+        ("The base angle is [35].", "35", True),
+        ("The base angle is [35].", "55", False),
+        ("The ratio comes out as [2/3].", "\\frac{2}{3}", True),
+        ("Its range is [0, 4).", "[0,4)", True),
+        ("Its range is [0, 4).", "[0,4]", False),  # the brackets are the answer's, not decoration
+        ("<think>6 * 7 = 42\n<answer>42</answer>", "42", True),
+        ("<think>6 * 7 = 42\n<answer>42</answer>", "48", False),
+        ("<think>first <answer>42</answer> then 6 * 8 =", "42", False),  # cut off after a draft answer
+    ],
+)
+def test_bracketed_answers_and_answer_elements_after_unclosed_reasoning(response, reference, correct):
     assert grade(response, reference).correct is correct
 
 

@@ -20,6 +20,23 @@ def test_sample_points_compare_where_both_values_are_real():
     assert sampled_verdict(big, (2 * x + 5) ** 7 * (5 * x - 1) ** 5) is True
 
 
+def test_a_point_where_a_root_or_logarithm_is_not_real_says_nothing():
+    p, q = sympy.symbols("p q")
+    assert sampled_verdict(sympy.sqrt(p) * sympy.sqrt(q), sympy.sqrt(p * q)) is True  # where both roots exist
+    assert sampled_verdict(sympy.sqrt(p / q) * sympy.sqrt(q / p), sympy.Integer(1)) is True  # -1 only where p/q < 0
+    assert sampled_verdict(sympy.sqrt(x**2), x) is False  # real all the way at x < 0, and different
+    assert sampled_verdict(sympy.sqrt(x - 3), sympy.sqrt(3 - x)) is None  # never both real: no verdict here
+    assert sampled_verdict(sympy.sqrt(p) * sympy.sqrt(q), -sympy.sqrt(p * q)) is False
+
+
+def test_points_far_from_the_origin_too():
+    assert sampled_verdict(sympy.Abs(x + 20) - 20, sympy.Abs(x + 21) - 21) is False  # equal for every x > -20
+    assert sampled_verdict(sympy.Max(x, 100), sympy.Max(x, 101)) is False
+    assert sampled_verdict(sympy.Abs(x + 20) - 20, x) is False
+    taylor = sum(x**k / sympy.factorial(k) for k in range(9))
+    assert sampled_verdict(taylor, sympy.expand(taylor * 40320) / 40320) is True  # large values, 30 digits
+
+
 def test_constants_and_real_roots():
     assert constants_equal(sympy.sqrt(8 + 2 * sympy.sqrt(15)), sympy.sqrt(3) + sympy.sqrt(5))
     assert not constants_equal(
@@ -34,6 +51,9 @@ def test_constants_and_real_roots():
         ("\\boxed{\\sqrt{8+2\\sqrt{15}}}", "\\sqrt{3}+\\sqrt{5}", True),  # a nested radical
         ("\\boxed{\\sqrt{8+2\\sqrt{15}}}", "\\sqrt{3}+\\sqrt{6}", False),
         ("\\boxed{(p^2)^{1/2}}", "p", False),
+        ("\\boxed{\\sqrt{2u}\\sqrt{3v}}", "\\sqrt{6uv}", True),  # equal wherever both sides are real
+        ("\\boxed{\\sqrt{2u}\\sqrt{3v}}", "-\\sqrt{6uv}", False),
+        ("\\boxed{\\sqrt{u-1}}", "\\sqrt{1-u}", False),
         ("\\boxed{\\log\\frac{1+u}{1-u}}", "-\\log\\frac{1-u}{1+u}", True),
         ("\\boxed{(-8)^{2/3}}", "4", True),  # odd roots of negative numbers are real
         ("\\boxed{(-27)^{1/3}}", "-3", True),

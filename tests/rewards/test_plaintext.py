@@ -23,6 +23,13 @@ from aha.rewards.plaintext import closing, latex_from_plain
         ("x^{0.25}", "x^{\\frac{1}{4}}"),
         ("\\frac{d}{3}+1", "\\frac{d_{v}}{3}+1"),  # d is an unknown here, not a differential
         ("x^{2} + \\sqrt{y}", "x^{2} + \\sqrt{y}"),  # LaTeX passes unchanged
+        ("atan(u)", "\\arctan(u)"),  # calculator names of the inverse functions
+        ("2acosh(v)", "2\\arccosh(v)"),
+        ("sin^(-1)(w)", "\\arcsin(w)"),  # f^(-1) is the inverse function, not a reciprocal
+        ("\\tan^{-1} w", "\\arctan w"),
+        ("coth^2(s)", "\\left(\\frac{1}{\\tanh((s))}\\right)^{2}"),  # a power of a reciprocal function
+        ("log(2q)", "\\ln(2q)"),  # plain-text log is natural, as in CAS input and programs
+        ("\\log(2q)", "\\log(2q)"),  # LaTeX's \\log is left to the parser
     ],
 )
 def test_plain_text_is_read_as_latex(text, latex):
@@ -48,6 +55,12 @@ def test_unbalanced_brackets_are_left_alone():
         ("\\boxed{x^{0.25}}", "\\sqrt[4]{x}", True),
         ("\\boxed{\\frac{d}{3}+1}", "1+\\frac{d}{3}", True),
         ("\\boxed{2da}", "2ad", True),
+        ("\\boxed{acos(t)}", "\\arccos t", True),
+        ("\\boxed{cos^(-1)(t)}", "\\arccos t", True),
+        ("\\boxed{cos^(-1)(t)}", "\\sec t", False),
+        ("\\boxed{sech^2(t)}", "1 - \\tanh^2 t", True),
+        ("\\boxed{sech^2(t)}", "\\frac{1}{\\cosh t}", False),
+        ("\\boxed{log(e^{3k})}", "3k", True),
     ],
 )
 def test_plain_text_answers(response, reference, correct):
