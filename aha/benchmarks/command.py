@@ -1,0 +1,256 @@
+"""The `aha bench ...` commands: side-by-side speed benchmarks (aha against transformers, TRL and
+math-verify), each parsed here and run by its module in `aha.benchmarks`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+from aha import options
+from aha.ranges import COUNT, NON_NEGATIVE, Range
+
+
+def add_bench_commands(commands: Any) -> None:
+    """Add `bench` and its benchmarks to the `aha` command's subparsers."""
+    bench = commands.add_parser("bench", help="side-by-side performance benchmarks")
+    benches = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    bench_generate = benches.add_parser("generate", help="aha's engine vs transformers generate, tokens/s")
+    options.add_model_options(bench_generate)
+    bench_generate.add_argument("--prompts", type=COUNT.parse, default=4, help="number of prompts")
+    bench_generate.add_argument("--ignore-eos", action="store_true", help="always generate --max-new-tokens")
+    bench_generate.add_argument(
+        "--repeat",
+        type=COUNT.parse,
+        default=1,
+        help="timed rounds, both sides each; prints the median round (default 1)",
+    )
+    bench_generate.add_argument("--json", action="store_true", help="print the figures as one JSON line")
+    options.add_sampling_options(bench_generate, n=8, temperature=0.7, top_p=0.95, max_new_tokens=256)
+    bench_generate.set_defaults(func=_bench_generate)
+    bench_rewards = benches.add_parser(
+        "rewards",
+        help="math grader vs math-verify (pairs/s, agreement, both grader corpus parts); code sandbox programs/s",
+    )
+    bench_rewards.add_argument("--programs", type=COUNT.parse, default=200, help="code programs scored")
+    bench_rewards.add_argument("--limit", type=COUNT.parse, default=None, help="problems per math set (default: all)")
+    bench_rewards.add_argument("--workers", type=COUNT.parse, default=2, help="worker processes")
+    bench_rewards.add_argument("--json", action="store_true", help="print the figures as one JSON line")
+    bench_rewards.set_defaults(func=_bench_rewards)
+    bench_step = benches.add_parser(
+        "grpo-step",
+        help="one GRPO step of aha vs TRL's GRPOTrainer (beta 0 and 0.04), s/step and tokens/s",
+        description="One GRPO step (sample, score, update) of aha and of TRL's GRPOTrainer on the same recipe, "
+        "after one warm-up step each; needs TRL (pip install -e '.[bench]'), unless --no-trl.",
+    )
+    bench_step.add_argument("recipe", nargs="?", default="r1zero-arith", help="recipe (default: r1zero-arith)")
+    bench_step.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides")
+    bench_step.add_argument("--steps", type=COUNT.parse, default=3, help="measured steps per side (default 3)")
+    bench_step.add_argument(
+        "--beta",
+        type=options.number_list(NON_NEGATIVE),
+        default=(0.0, 0.04),
+        help="comma-separated KL coefficients (default 0,0.04)",
+    )
+    bench_step.add_argument("--no-trl", action="store_true", help="time aha only")
+    bench_step.add_argument(
+        "--keep-stop-strings", action="store_true", help="let aha stop at the recipe's stop strings (TRL cannot)"
+    )
+    bench_step.add_argument("--json", action="store_true", help="print the figures as one JSON line")
+    bench_step.set_defaults(func=_bench_grpo_step)
+    bench_train = benches.add_parser(
+        "train", help="training forward+backward tokens/s and share of the matmul peak, measured in the same run"
+    )
+    bench_train.add_argument("--model", default="smollm2-135m")
+    bench_train.add_argument("--device", type=options.device_name, default="cpu")
+    bench_train.add_argument(
+        "--dtype", choices=options.DTYPE_NAMES, default=None, help="weights: float32 (default on CPU) | bfloat16"
+    )
+    bench_train.add_argument(
+        "--autocast", choices=options.DTYPE_NAMES[1:], default=None, help="bfloat16: fp32 weights, bf16 matmuls"
+    )
+    bench_train.add_argument("--prompts", type=COUNT.parse, default=2, help="P prompts (default 2)")
+    bench_train.add_argument(
+        "--group-size", type=Range(int, 2).parse, default=8, help="G completions per prompt (default 8)"
+    )
+    bench_train.add_argument(
+        "--completion-tokens", type=COUNT.parse, default=64, help="tokens per completion (default 64)"
+    )
+    bench_train.add_argument("--repeats", type=COUNT.parse, default=5, help="timed passes (median; default 5)")
+    bench_train.add_argument("--no-packing", action="store_true", help="padded rows instead of one packed sequence")
+    bench_train.add_argument("--json", action="store_true", help="print the figures as one JSON line")
+    bench_train.set_defaults(func=_bench_train)
+    bench_scaling = benches.add_parser(
+        "scaling", help="aha's GRPO step time as G (4, 8, 16) and completion length (128, 256, 512) grow"
+    )
+    bench_scaling.add_argument("recipe", nargs="?", default="r1zero-arith")
+    bench_scaling.add_argument("overrides", nargs="*", metavar="key=value")
+    bench_scaling.add_argument("--steps", type=COUNT.parse, default=2, help="measured steps per setting (default 2)")
+    bench_scaling.add_argument("--json", action="store_true", help="print the figures as one JSON line")
+    bench_scaling.set_defaults(func=_bench_scaling)
+
+
+def _bench_grpo_step(args: argparse.Namespace) -> int:
+    from aha.benchmarks.grpo_step import GRPOStepBenchConfig, recipe_config, run
+
+    recipe, overrides = options.recipe_and_overrides(args.recipe, args.overrides)
+    cfg = GRPOStepBenchConfig(
+        recipe=recipe,
+        overrides=overrides,
+        betas=args.beta,
+        steps=args.steps,
+        keep_stop_strings=args.keep_stop_strings,
+        trl=not args.no_trl,
+    )
+    options.check_recipe(recipe_config(cfg, max(cfg.betas)))
+    result = run(cfg)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"GRPO step on recipe {result['recipe']} ({result['threads']} threads), median of {result['steps']} steps")
+    for row in result["rows"]:
+        print(
+            f"beta {row['beta']}: {row['prompts_per_step']} prompts x G={row['group_size']}, "
+            f"at most {row['max_new_tokens']} new tokens"
+        )
+        if "trl_seconds_per_step" in row:
+            print(
+                f"  TRL {row['trl_seconds_per_step']:>7.2f} s/step {row['trl_tokens_per_s']:>7.1f} completion tokens/s"
+            )
+        print(f"  aha {row['aha_seconds_per_step']:>7.2f} s/step {row['aha_tokens_per_s']:>7.1f} completion tokens/s")
+        if "step_ratio" in row:
+            print(f"  ratio aha / TRL: {row['step_ratio']:.2f}x per step, {row['tokens_ratio']:.2f}x tokens/s")
+    return 0
+
+
+def _bench_train(args: argparse.Namespace) -> int:
+    from aha.benchmarks.train import TrainBenchConfig, run
+
+    options.check_model("--model", args.model, args.device, {"--completion-tokens": args.completion_tokens})
+    cfg = TrainBenchConfig(
+        model=args.model,
+        prompts=args.prompts,
+        group_size=args.group_size,
+        completion_tokens=args.completion_tokens,
+        repeats=args.repeats,
+        packing=not args.no_packing,
+        dtype=args.dtype,
+        autocast=args.autocast,
+        device=args.device,
+    )
+    r = run(cfg)
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    print(
+        f"training pass (forward + GRPO loss + backward) of {r['model']} in {r['dtype']}, {r['threads']} threads: "
+        f"{r['rows']} rows, {r['completion_tokens']} completion tokens, "
+        + ("packed" if r["packing"] else "padded rows")
+    )
+    print(
+        f"  {r['seconds']:.3f} s = {r['tokens_per_s']:.1f} tokens/s ({r['completion_tokens_per_s']:.1f} of completions)"
+    )
+    print(
+        f"  {r['gflop']:.1f} GFLOP -> {r['gflop_per_s']:.1f} GFLOP/s; matmul peak in this run (median) "
+        f"{r['peak_gflop_per_s']:.1f} GFLOP/s; share of peak (median over passes) {r['share_of_peak']:.1%}"
+    )
+    return 0
+
+
+def _bench_scaling(args: argparse.Namespace) -> int:
+    from aha.benchmarks.grpo_step import GRPOStepBenchConfig, recipe_config
+    from aha.benchmarks.scaling import ScalingBenchConfig, run
+
+    recipe, overrides = options.recipe_and_overrides(args.recipe, args.overrides)
+    cfg = ScalingBenchConfig(recipe=recipe, overrides=overrides, steps=args.steps)
+    options.check_recipe(recipe_config(GRPOStepBenchConfig(recipe=recipe, overrides=overrides, steps=cfg.steps), 0.0))
+    result = run(cfg)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"aha GRPO step time, recipe {result['recipe']}, every completion at the length limit")
+    print("  G   length  tokens  s/step  cost growth  token growth  cost/token growth")
+    for r in result["rows"]:
+        print(
+            f"  {r['group_size']:<3} {r['length']:<7} {r['tokens']:<7} {r['seconds_per_step']:<7.2f} "
+            f"{r['cost_growth']:<12.2f} {r['token_growth']:<13.2f} {r['cost_per_token_growth']:.2f}"
+        )
+    return 0
+
+
+def _bench_generate(args: argparse.Namespace) -> int:
+    from aha.benchmarks.generate import GenerateBenchConfig, run
+
+    options.sampling_params(args)  # validates the sampling options
+    options.check_model("--model", args.model, args.device, {"--max-new-tokens": args.max_new_tokens})
+    cfg = GenerateBenchConfig(
+        model=args.model,
+        prompts=args.prompts,
+        n=args.n,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        ignore_eos=args.ignore_eos,
+        seed=args.seed,
+        device=args.device,
+        dtype=args.dtype,
+        repeat=args.repeat,
+    )
+    result = run(cfg)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(
+        f"model {result['model']} on {result['device']} ({result['dtype']}, {result['threads']} threads): "
+        f"{result['prompts']} prompts x {result['n']} samples x {result['max_new_tokens']} new tokens"
+        + (" (EOS ignored)" if result["ignore_eos"] else "")
+    )
+    for name in ("transformers", "aha"):
+        print(
+            f"  {name:<13} {result[name + '_tokens']:>6} tokens in {result[name + '_seconds']:>7.2f} s = "
+            f"{result[name + '_tokens_per_s']:>7.1f} tokens/s"
+        )
+    print(f"  ratio aha / transformers: {result['ratio']:.2f}x")
+    if len(result["round_ratios"]) > 1:
+        rounds = ", ".join(f"{r:.2f}x" for r in result["round_ratios"])
+        print(f"  (the median of {len(result['round_ratios'])} rounds, each both sides back to back: {rounds})")
+    return 0
+
+
+def _bench_rewards(args: argparse.Namespace) -> int:
+
+    from aha.benchmarks import math_grader
+    from aha.benchmarks.rewards import bench_code
+
+    math = math_grader.run(limit=args.limit, workers=args.workers)
+    code = bench_code(args.programs, workers=args.workers)
+    parts = {
+        name: math_grader.corpus(math_grader.CORPUS / file, workers=args.workers)
+        for name, file in math_grader.CORPUS_PARTS.items()
+        if (math_grader.CORPUS / file).is_file()
+    }
+    if args.json:
+        print(json.dumps({"math": math, "code": code, "corpus": parts}))
+        return 0
+    for name, part in parts.items():
+        print(
+            f"math grader corpus, {name} part: {part['cases']} labelled cases, agreement aha "
+            f"{part['aha_agreement']:.1%}, math-verify alone {part['math_verify_agreement']:.1%}"
+        )
+    print(f"math grader: {math['pairs']} (response, reference) pairs from MATH-500 and GSM8K test solutions")
+    print(
+        f"  math-verify   {math['math_verify_seconds']:>7.2f} s = {math['math_verify_pairs_per_s']:>7.1f} pairs/s, "
+        f"agreement {math['math_verify_agreement']:.1%}"
+    )
+    print(
+        f"  aha ({math['workers']} workers) {math['aha_seconds']:>5.2f} s = {math['aha_pairs_per_s']:>7.1f} pairs/s, "
+        f"agreement {math['aha_agreement']:.1%}  {math['aha_statuses']}"
+    )
+    print(f"  ratio aha / math-verify: {math['ratio']:.2f}x")
+    print(f"code sandbox: {code['programs']} MBPP-style programs, {code['workers']} workers, {os.cpu_count()} cores")
+    print(
+        f"  {code['seconds']:.2f} s = {code['programs_per_s']:.1f} programs/s, "
+        f"agreement with expected rewards {code['agreement']:.1%}"
+    )
+    return 0
