@@ -43,16 +43,9 @@ def _gsm8k(record: dict[str, Any], path: Path, line: int) -> Sample:
 
 
 def _countdown(record: dict[str, Any], path: Path, line: int) -> Sample:
-    from aha.tasks import COUNTDOWN_PROMPT
+    from aha.tasks import countdown_sample
 
-    nums = field(record, "nums", list, path, line)
-    target = field(record, "target", int, path, line)
-    return Sample(
-        id=record["id"],
-        prompt=COUNTDOWN_PROMPT.format(nums=nums, target=target),
-        answer=str(target),
-        meta={"nums": nums, "target": target, "solution": record.get("solution")},
-    )
+    return countdown_sample(record, path, line)
 
 
 def _humaneval(record: dict[str, Any], path: Path, line: int) -> Sample:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aha.data.jsonl import field, read_jsonl
 from aha.errors import ConfigError, DataError
@@ -106,21 +107,22 @@ def load_samples(
     return samples
 
 
+def countdown_sample(record: dict[str, Any], path: str | Path, line: int) -> Sample:
+    """One Countdown task (nums, target) as a sample whose prompt states the rules; meta keeps the numbers,
+    the target and the reference solution. The one reader of Countdown records: training and the shipped
+    benchmark both use it."""
+    nums = field(record, "nums", list, path, line)
+    target = field(record, "target", int, path, line)
+    if not nums or not all(type(n) is int for n in nums):
+        raise DataError(f"{path}:{line}: field 'nums' must be a non-empty list of integers")
+    return Sample(
+        id=str(record.get("id", f"countdown/{line}")),
+        prompt=COUNTDOWN_PROMPT.format(nums=nums, target=target),
+        answer=str(target),
+        meta={"nums": nums, "target": target, "solution": record.get("solution")},
+    )
+
+
 def countdown_samples(path: str | Path) -> list[Sample]:
-    """Countdown tasks (nums, target) as samples whose prompt states the rules; meta keeps nums."""
-    samples = []
-    for line, record in read_jsonl(path):
-        nums = field(record, "nums", list, path, line)
-        target = field(record, "target", int, path, line)
-        if not nums or not all(type(n) is int for n in nums):
-            raise DataError(f"{path}:{line}: field 'nums' must be a non-empty list of integers")
-        prompt = COUNTDOWN_PROMPT.format(nums=nums, target=target)
-        samples.append(
-            Sample(
-                id=str(record.get("id", f"countdown/{line}")),
-                prompt=prompt,
-                answer=str(target),
-                meta={"nums": nums, "solution": record.get("solution")},
-            )
-        )
-    return samples
+    """Every Countdown task of a JSONL file (`countdown_sample`)."""
+    return [countdown_sample(record, path, line) for line, record in read_jsonl(path)]

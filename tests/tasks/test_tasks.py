@@ -104,3 +104,13 @@ def test_arithmetic_held_out_set_is_the_same_for_every_run_seed():
     assert [s.prompt for s in train0] != [s.prompt for s in train1]
     for train in (train0, train1):
         assert len(train) == 2000 and not {s.prompt for s in train} & {s.prompt for s in held0}
+
+
+def test_training_and_the_benchmark_read_countdown_records_alike():
+    from aha.evaluation.benchmarks import load_benchmark
+    from aha.tasks import SETS, countdown_samples
+
+    from_task = countdown_samples(SETS / "countdown_test.jsonl")[:5]
+    from_benchmark = load_benchmark("countdown", 5)
+    assert from_task == from_benchmark
+    assert from_task[0].meta["target"] == int(from_task[0].answer) and from_task[0].meta["nums"]
