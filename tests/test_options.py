@@ -1,4 +1,4 @@
-"""Option types and pre-load checks on their own (the table in test_cli_errors drives them through `aha`)."""
+"""Option types and pre-load checks on their own (the table in test_cli drives them through `aha`)."""
 
 from __future__ import annotations
 

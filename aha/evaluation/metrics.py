@@ -71,7 +71,8 @@ def majority_vote(answers: Sequence[str | None], equivalent: Callable[[str, str]
     """The answer most samples agree on (answers `equivalent` says are equal vote together); None when no
     sample gave an answer. Ties go to the answer whose first vote came first.
 
-    >>> majority_vote(["1/2", "3", "0.5", None, "3"], lambda a, b: float(eval(a)) == float(eval(b)))
+    >>> from fractions import Fraction
+    >>> majority_vote(["1/2", "3", "0.5", None, "3"], lambda a, b: Fraction(a) == Fraction(b))
     '1/2'
     """
     clusters: list[list[str]] = []  # first member represents the cluster
