@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,3 +107,13 @@ def raise_problems(problems: Sequence[tuple[str, str] | None]) -> None:
     found = [p for p in problems if p is not None]
     if found:
         raise ConfigError("; ".join(message for _, message in found), problems=found)
+
+
+def registered(field: str, name: str, get: Callable[[str], Any]) -> tuple[str, str] | None:
+    """A (field, message) problem when `name` is not in the registry behind `get` (its KeyError lists the
+    names it knows); None when it is."""
+    try:
+        get(name)
+    except KeyError as error:
+        return field, f"{field}: {error.args[0]}"
+    return None

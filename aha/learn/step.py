@@ -21,6 +21,7 @@ from aha.devices import DTYPES, resolve_dtype
 from aha.learn.batch import RolloutBatch
 from aha.learn.packing import pack_rows, rows_of, unpack
 from aha.ranges import COUNT, NON_NEGATIVE, POSITIVE, Range, one_of, out_of_range, raise_problems
+from aha.rollout.sampling import row_seed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -182,3 +183,32 @@ def update(
         "entropy": per_token["entropy"],
         "ratio_mean": per_token["ratio_mean"],
     }
+
+
+def update_passes(
+    model: Any,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    batch: RolloutBatch,
+    cfg: UpdateConfig,
+    *,
+    mu: int,
+    minibatches: int,
+    seed: int,
+    step: int,
+    ref_model: Any | None = None,
+    temperature: float = 1.0,
+    old_from_current: bool = False,
+) -> dict[str, float]:
+    """DeepSeekMath's mu passes over one rollout batch, each in `minibatches` optimiser steps over a shuffle
+    of its rows seeded by (seed, step, pass); the scheduler steps with the optimiser. The mean of each
+    statistic of `update`."""
+    stats: list[dict[str, float]] = []
+    for epoch in range(mu):
+        generator = torch.Generator().manual_seed(row_seed(seed, step, epoch))
+        order = torch.randperm(batch.rows, generator=generator)
+        for part in order.chunk(minibatches):
+            rows = batch.select(part.sort().values)
+            stats.append(update(model, optimizer, rows, cfg, ref_model, temperature, old_from_current=old_from_current))
+            scheduler.step()
+    return {k: sum(s[k] for s in stats) / len(stats) for k in stats[0]}

@@ -342,13 +342,6 @@ def test_shipped_recipes_load_and_name_registered_rewards(name):
     assert json.loads(json.dumps(cfg.rewards)) == cfg.rewards
 
 
-def test_soft_overlong_penalty_hand_computed():
-    from aha.stages.grpo import soft_overlong_penalty
-
-    assert [soft_overlong_penalty(n, 64, 16, 1.0) for n in (40, 48, 56, 64)] == [0.0, 0.0, -0.5, -1.0]
-    assert soft_overlong_penalty(64, 64, 0, 1.0) == 0.0
-
-
 def _flat_overrides(model_dir, steps):
     # format on random text is always 0: every group has equal rewards
     return [*_overrides(model_dir, steps), "rewards={format: 1.0}", "accuracy_reward=format"]

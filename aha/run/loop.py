@@ -1,0 +1,178 @@
+"""The run every training stage shares: claim or resume the run directory, load the model (or the newest
+checkpoint that reads), evaluate at the start, then step, log, check health, evaluate and save on their
+cadence, and write plots and report at the end.
+
+A stage supplies a `StageTrainer` (its model, optimizer, scheduler and data cursor, one `step`, its health
+checks, its evaluations and its plots and report); this module owns everything around them, so a stage
+module holds only what is its own. Checkpoints hold the weights in the Hugging Face layout and the trainer
+state (optimizer, scheduler, RNG, cursor, decode kernels) as safetensors and JSON, written atomically; a
+resume repeats exactly the steps an uninterrupted run would have taken.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from aha.config import to_dict
+from aha.devices import keep_freed_memory
+from aha.errors import AhaError, CheckpointError
+from aha.models import LoadedModel, load, save_checkpoint
+from aha.models.checkpoint import TrainerState, read_trainer_state, write_trainer_state
+from aha.models.packed import pin_kernels
+from aha.run.cursor import Cursor
+from aha.track.run_dir import RunDir, step_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """An evaluation a stage runs at the start, every `every` steps (0: only at the start) and at the end;
+    its result goes into the step's progress record under `key`."""
+
+    key: str
+    every: int
+    run: Callable[[int], Any]
+
+
+class StageTrainer(Protocol):
+    """What a stage gives the shared run."""
+
+    loaded: LoadedModel
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    cursor: Cursor
+
+    def step(self, step: int) -> dict[str, Any]:
+        """Train one step; its metrics.jsonl record."""
+        ...
+
+    def health(self, metrics: dict[str, Any], history: list[dict[str, Any]]) -> list[str]:
+        """Warnings about this step, given every earlier step's record."""
+        ...
+
+    def stop_reason(self, metrics: dict[str, Any]) -> str | None:
+        """Why the run must stop after this step (it is saved first); None to go on."""
+        ...
+
+    def evaluations(self) -> list[Evaluation]: ...
+
+    def finish(self, run_dir: RunDir) -> None:
+        """Plots and report of the finished run."""
+        ...
+
+
+class RunConfig(Protocol):
+    """The fields of a stage's config the shared run reads."""
+
+    model: str
+    device: str
+    dtype: str | None
+    seed: int
+    steps: int
+    save_every: int
+    keep_checkpoints: int
+
+
+Factory = Callable[[LoadedModel, RunDir], StageTrainer]
+
+
+def due(step: int, every: int, last: int) -> bool:
+    """Whether something done every `every` steps (0: never in between) and at the last step is due."""
+    return bool(every and step % every == 0) or step == last
+
+
+def save(trainer: StageTrainer, run_dir: RunDir, step: int, keep: int) -> None:
+    """Checkpoint the weights and the trainer state at `step`; keep only the newest `keep` checkpoints."""
+    state = TrainerState.capture(step, trainer.cursor.position, trainer.optimizer, trainer.scheduler)
+    path = run_dir.checkpoint_path(step)
+    save_checkpoint(trainer.loaded, path, extra=lambda directory: write_trainer_state(directory, state))
+    for old in run_dir.complete_checkpoints()[:-keep]:
+        shutil.rmtree(old)
+
+
+def resume(cfg: RunConfig, run_dir: RunDir, factory: Factory) -> tuple[StageTrainer, int] | None:
+    """A trainer restored from the newest checkpoint whose weights and state read and fit, and its step;
+    None when the run has no checkpoint yet (unreadable ones are skipped with a warning)."""
+
+    def open_checkpoint(path: Path) -> tuple[StageTrainer, int]:
+        state = read_trainer_state(path)
+        if state.step != step_of(path):
+            raise CheckpointError(f"its trainer state is of step {state.step}")
+        trainer = factory(load(path, device=cfg.device, dtype=cfg.dtype), run_dir)
+        state.apply(trainer.optimizer, trainer.scheduler)  # a CheckpointError when it does not fit
+        pin_kernels(state.kernels)  # sample with the kernels the run chose, whatever this machine would measure
+        trainer.cursor.position = state.cursor
+        return trainer, state.step
+
+    point = run_dir.resume_point(open_checkpoint)
+    return None if point is None else point[1]
+
+
+def run_stage(
+    cfg: RunConfig,
+    run_dir: str | Path,
+    prepare: Callable[[], Factory],
+    *,
+    resume_run: bool = False,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run a stage to `cfg.steps`; the first and last held-out evaluations and the run directory.
+
+    `prepare()` runs once the directory is claimed and the seed set, and returns the factory that builds
+    the stage's trainer around a loaded model (a reference model, say, is loaded there, once). With
+    `resume_run` the run continues from the newest checkpoint that reads, or from the start, with a warning,
+    when it has none yet; without, the directory may be new or hold a run that failed before its first step.
+    """
+    directory = RunDir(run_dir)
+    if resume_run and not directory.is_run():
+        raise AhaError(f"{directory.path}: not a run directory (no config.yaml)")
+    if not resume_run:
+        directory.claim(to_dict(cfg))
+    torch.manual_seed(cfg.seed)
+    if cfg.device == "cpu":
+        keep_freed_memory()
+    factory = prepare()
+    resumed = resume(cfg, directory, factory) if resume_run else None
+    if resumed is not None:
+        trainer, start = resumed
+        directory.truncate_after(start)
+    else:
+        if resume_run:
+            log.warning("%s has no checkpoint yet: starting from step 1", directory.path)
+            directory.create(to_dict(cfg))
+        trainer, start = factory(load(cfg.model, device=cfg.device, dtype=cfg.dtype), directory), 0
+        for evaluation in trainer.evaluations():
+            evaluation.run(0)
+    history = directory.read("metrics.jsonl")
+    for step in range(start + 1, cfg.steps + 1):
+        metrics = trainer.step(step)
+        metrics["warnings"] = trainer.health(metrics, history)
+        history.append(metrics)
+        for note in metrics["warnings"]:
+            log.warning("step %d: %s", step, note)
+        if any(not math.isfinite(metrics.get(k, 0.0)) for k in ("loss", "grad_norm")):  # before the log: no NaN in JSON
+            raise AhaError(f"step {step}: training diverged ({'; '.join(metrics['warnings'])})")
+        directory.append("metrics.jsonl", metrics)
+        reason = trainer.stop_reason(metrics)
+        if reason is not None:
+            save(trainer, directory, step, cfg.keep_checkpoints)
+            raise AhaError(f"step {step}: stopped ({reason})")
+        for evaluation in trainer.evaluations():
+            if due(step, evaluation.every, cfg.steps):
+                metrics[evaluation.key] = evaluation.run(step)
+        if due(step, cfg.save_every, cfg.steps):
+            save(trainer, directory, step, cfg.keep_checkpoints)
+        if progress is not None:
+            progress(metrics)
+    trainer.finish(directory)
+    evals = directory.read("eval.jsonl")
+    return {"first": evals[0] if evals else None, "last": evals[-1] if evals else None, "run_dir": str(directory.path)}
