@@ -1,0 +1,135 @@
+"""The supervised fine-tuning update: mean negative log-likelihood of the trained tokens, examples packed.
+
+Examples are packed into sequences of at most `capacity` tokens; in a packed sequence every example is a
+segment of its own, attending causally to itself only, with positions restarting at 0, so each token sees
+exactly what it would in a forward of its example alone (`aha.learn.packing.Segment`, the native decoder's
+`packed_hidden`). The vocabulary projection is fused with the log-softmax (`linear_logprobs`) and only
+trained positions are projected at all, so untrained tokens take no part in the loss or its gradient.
+
+The loss of an optimiser step is the sum over its trained tokens divided by their count in the whole step
+(every micro-batch), so accumulating micro-batches gives exactly the gradient of the full batch.
+
+Shapes: T packed tokens, N trained tokens, B examples, L padded length, V vocab.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from aha.algo.logprobs import linear_logprobs, token_logprobs
+from aha.data.sft import Example
+from aha.learn.packing import Segment
+
+
+@dataclass
+class PackedExamples:
+    tokens: torch.Tensor  # [T]
+    positions: torch.Tensor  # [T] restarting at 0 for every example
+    segments: list[Segment]  # one per example, attending to itself only
+    predict: torch.Tensor  # [N] the position whose output predicts trained token n
+    targets: torch.Tensor  # [N] trained token n
+
+    def to(self, device: torch.device) -> PackedExamples:
+        moved = {name: getattr(self, name).to(device) for name in ("tokens", "positions", "predict", "targets")}
+        return PackedExamples(**moved, segments=self.segments)
+
+
+def pack_examples(examples: Sequence[Example]) -> PackedExamples:
+    """One packed sequence of these examples, in order."""
+    tokens: list[int] = []
+    positions: list[int] = []
+    segments: list[Segment] = []
+    predict: list[int] = []
+    targets: list[int] = []
+    for example in examples:
+        start = len(tokens)
+        segments.append(Segment(start, len(example.tokens)))
+        tokens += example.tokens
+        positions += range(len(example.tokens))
+        for t, trained in enumerate(example.trained):
+            if trained:
+                predict.append(start + t - 1)
+                targets.append(example.tokens[t])
+    as_tensor = lambda values: torch.tensor(values, dtype=torch.long)  # noqa: E731
+    return PackedExamples(as_tensor(tokens), as_tensor(positions), segments, as_tensor(predict), as_tensor(targets))
+
+
+def bins(examples: Sequence[Example], capacity: int) -> list[list[Example]]:
+    """Consecutive examples grouped into sequences of at most `capacity` tokens (an example longer than
+    that alone); the order is kept, so the data order decides the packing."""
+    groups: list[list[Example]] = []
+    used = 0
+    for example in examples:
+        if groups and used + len(example.tokens) <= capacity:
+            groups[-1].append(example)
+            used += len(example.tokens)
+        else:
+            groups.append([example])
+            used = len(example.tokens)
+    return groups
+
+
+def trained_logprobs(model: Any, examples: Sequence[Example], packing: bool = True) -> torch.Tensor:
+    """Log-probs [N] (with grad) of every trained token of the examples, in example order: from one packed
+    sequence where the model supports it, else from a padded batch."""
+    device = model.device
+    if packing and hasattr(model, "packed_hidden"):
+        packed = pack_examples(examples).to(device)
+        hidden = model.packed_hidden(packed.tokens, packed.positions, packed.segments, packed.predict)  # [N,H]
+        return linear_logprobs(hidden, model.output_weight, packed.targets)[0]
+    width = max(len(e.tokens) for e in examples)
+    input_ids = torch.zeros(len(examples), width, dtype=torch.long)
+    attention = torch.zeros(len(examples), width, dtype=torch.bool)
+    labels = torch.zeros(len(examples), width, dtype=torch.bool)
+    for row, example in enumerate(examples):  # right-padded: positions start at 0 in every row
+        input_ids[row, : len(example.tokens)] = torch.tensor(example.tokens)
+        attention[row, : len(example.tokens)] = True
+        labels[row, : len(example.tokens)] = torch.tensor(example.trained)
+    input_ids, attention, labels = input_ids.to(device), attention.to(device), labels.to(device)
+    logits = model(input_ids, attention)  # [B,L,V]
+    logp = token_logprobs(logits[:, :-1], input_ids[:, 1:], 1.0)  # [B,L-1]: position t predicts t+1
+    return logp[labels[:, 1:]]  # [N]
+
+
+def sft_update(
+    model: Any,
+    optimizer: torch.optim.Optimizer,
+    micro_batches: Sequence[Sequence[Example]],
+    *,
+    max_grad_norm: float = 1.0,
+    packing: bool = True,
+    precision: Any = None,
+) -> dict[str, float]:
+    """One optimiser step on these micro-batches: loss = -(sum of trained log-probs) / (trained tokens of the
+    whole step), gradients accumulated, clipped to `max_grad_norm`; the loss, gradient norm and counts."""
+    import contextlib
+
+    tokens = sum(e.trained_count for batch in micro_batches for e in batch)
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    total = 0.0
+    for batch in micro_batches:
+        with precision or contextlib.nullcontext():
+            loss = -trained_logprobs(model, batch, packing).float().sum() / tokens
+        loss.backward()
+        total += float(loss.detach())
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+    model.eval()
+    examples = sum(len(batch) for batch in micro_batches)
+    return {"loss": total, "grad_norm": float(grad_norm), "tokens": float(tokens), "examples": float(examples)}
+
+
+@torch.no_grad()
+def mean_nll(model: Any, examples: Sequence[Example], capacity: int, packing: bool = True) -> float:
+    """Mean negative log-likelihood of the examples' trained tokens (held-out loss)."""
+    total, count = 0.0, 0
+    for batch in bins(examples, capacity):
+        logp = trained_logprobs(model, batch, packing)
+        total -= float(logp.double().sum())
+        count += int(logp.numel())
+    return total / max(count, 1)
