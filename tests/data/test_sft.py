@@ -66,7 +66,7 @@ def test_truncation_is_reported_and_an_example_cut_to_nothing_is_an_error(smollm
     assert len(examples[0].tokens) == 64 and truncation.examples == 1
     assert truncation.tokens > 300 and 0.5 < truncation.share < 1.0
     assert untrained_end_of_turn(examples, [smollm.tokenizer.eos_token_id]) == 1  # the cut one never stops
-    with pytest.raises(DataError, match="long.jsonl:1: no token to train on"):
+    with pytest.raises(DataError, match=r"long\.jsonl:1: no token to train on"):
         read_examples(path, smollm.tokenizer, 20)  # the prompt alone fills 20 tokens
 
 
