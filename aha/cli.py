@@ -56,19 +56,22 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_sampling_options(generate, n=1, temperature=0.7, top_p=0.95, max_new_tokens=256)
     generate.set_defaults(func=_generate)
 
-    train = commands.add_parser(
-        "train",
-        help="GRPO training from a recipe (default: r1zero-arith)",
-        description="Run a recipe. Any config field can be set as key=value, e.g. "
-        "steps=20 group_size=4 optim.lr=2e-5 task.difficulty=3.",
-    )
-    train.add_argument(
-        "recipe", nargs="?", default=None, help="shipped recipe name or .yaml path (default: r1zero-arith)"
-    )
-    train.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
-    train.add_argument("--out", help="run directory (default: runs/<recipe>-<date-time>)")
-    train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last complete checkpoint")
-    train.set_defaults(func=_train)
+    for name, default, what in (
+        ("train", "r1zero-arith", "a recipe of any stage (its `stage:` key; grpo when absent)"),
+        ("sft", "sft-think-arith", "a supervised fine-tuning recipe (stage: sft)"),
+    ):
+        command = commands.add_parser(
+            name,
+            help=f"run {what} (default: {default})",
+            description=f"Run {what}. Any config field can be set as key=value, e.g. steps=20 optim.lr=2e-5.",
+        )
+        command.add_argument(
+            "recipe", nargs="?", default=None, help=f"shipped recipe name or .yaml path (default: {default})"
+        )
+        command.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+        command.add_argument("--out", help="run directory (default: runs/<recipe>-<date-time>)")
+        command.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last complete checkpoint")
+        command.set_defaults(func=_train if name == "train" else _sft)
 
     evaluate = commands.add_parser(
         "eval",
@@ -158,13 +161,26 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    return _run_recipe(args, default="r1zero-arith")
+
+
+def _sft(args: argparse.Namespace) -> int:
+    return _run_recipe(args, default="sft-think-arith", stage="sft")
+
+
+POSTFIX = (("reward_mean", "reward", ".2f"), ("accuracy", "acc", ".2f"), ("length_mean", "len", ".0f"),
+           ("loss", "loss", ".3f"))  # fmt: skip
+
+
+def _run_recipe(args: argparse.Namespace, default: str, stage: str | None = None) -> int:
+    """Run a recipe's stage (`stage:` in the recipe, grpo when absent) with a progress bar."""
     import time
 
     from tqdm import tqdm
 
     from aha import recipes
     from aha.config import load_config
-    from aha.stages.grpo import GRPOConfig, run
+    from aha.stages import get_stage, stage_of
 
     recipe, overrides = args.recipe, list(args.overrides)
     if recipe is not None and "=" in recipe:  # `aha train steps=5` means the default recipe with an override
@@ -173,53 +189,52 @@ def _train(args: argparse.Namespace) -> int:
         if recipe is not None:
             raise AhaError("--resume takes the recipe from the run directory; give overrides only")
         run_dir = Path(args.resume)
-        if not (run_dir / "config.yaml").is_file():
+        source = run_dir / "config.yaml"
+        if not source.is_file():
             raise AhaError(f"--resume {run_dir}: not a run directory (no config.yaml)")
-        cfg = load_config(GRPOConfig, run_dir / "config.yaml", overrides)
     else:
-        cfg = load_config(GRPOConfig, recipes.find(recipe or "r1zero-arith"), overrides)
+        source = recipes.find(recipe or default)
+    named = stage_of(source)
+    if stage is not None and named != stage:
+        raise ConfigError(f"{source}: a recipe of stage {named!r}; `aha {stage}` runs {stage} recipes (see aha train)")
+    runner = get_stage(named)
+    cfg = load_config(runner.config, source, overrides)
+    if not args.resume:
         run_dir = Path(args.out or f"runs/{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}")
         options.check_output_dir("--out", str(run_dir))
-    options.check_recipe(cfg)
+    cfg = runner.preflight(cfg)
     print(f"aha: run directory {run_dir}", file=sys.stderr)
     bars: list[tqdm] = []
 
     def progress(metrics: dict) -> None:
         if not bars:
-            bars.append(
-                tqdm(
-                    total=cfg.steps,
-                    initial=metrics["step"] - 1,
-                    desc=cfg.name,
-                    unit="step",
-                    file=sys.stderr,
-                    dynamic_ncols=True,
-                )
-            )
+            bar = tqdm(total=cfg.steps, initial=metrics["step"] - 1, desc=cfg.name, unit="step", file=sys.stderr,
+                       dynamic_ncols=True)  # fmt: skip
+            bars.append(bar)
         bar = bars[0]
-        held = metrics.get("eval", {}).get("accuracy")
-        if held is not None:
-            bar.write(
-                f"step {metrics['step']}: held-out accuracy {held:.1%}, format {metrics['eval']['format_rate']:.1%}",
-                file=sys.stderr,
-            )
-        bar.set_postfix_str(
-            f"reward {metrics['reward_mean']:.2f} acc {metrics['accuracy']:.2f} len {metrics['length_mean']:.0f}",
-            refresh=False,
-        )
+        held = metrics.get("eval") or {}
+        if held.get("accuracy") is not None:
+            bar.write(f"step {metrics['step']}: held-out accuracy {held['accuracy']:.1%}, format "
+                      f"{held['format_rate']:.1%}", file=sys.stderr)  # fmt: skip
+        elif held.get("loss") is not None:
+            bar.write(f"step {metrics['step']}: held-out loss {held['loss']:.3f}", file=sys.stderr)
+        shown = [f"{label} {metrics[key]:{spec}}" for key, label, spec in POSTFIX if key in metrics]
+        bar.set_postfix_str(" ".join(shown), refresh=False)
         bar.update(1)
 
     try:
-        result = run(cfg, run_dir, resume=bool(args.resume), progress=progress)
+        result = runner.run(cfg, run_dir, resume=bool(args.resume), progress=progress)
     finally:
         for bar in bars:
             bar.close()
-    first, last = result["first"], result["last"]
-    if first and last:
-        print(
-            f"held-out accuracy {first['accuracy']:.1%} -> {last['accuracy']:.1%}, format "
-            f"{first['format_rate']:.1%} -> {last['format_rate']:.1%}; report: {run_dir / 'report.md'}"
-        )
+    first, last = result["first"] or {}, result["last"] or {}
+    said = []
+    if first.get("accuracy") is not None and last.get("accuracy") is not None:
+        said.append(f"held-out accuracy {first['accuracy']:.1%} -> {last['accuracy']:.1%}, format "
+                    f"{first['format_rate']:.1%} -> {last['format_rate']:.1%}")  # fmt: skip
+    if first.get("loss") is not None and last.get("loss") is not None:
+        said.append(f"held-out loss {first['loss']:.3f} -> {last['loss']:.3f}")
+    print("; ".join([*said, f"report: {run_dir / 'report.md'}"]))
     return 0
 
 

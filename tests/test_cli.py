@@ -69,6 +69,13 @@ ROWS: list[tuple[str, str, list[str], str | None]] = [
     ("train", "--out", ["--out", "{tmp}/in.jsonl"], "is a file"),
     ("train", "--out", ["--out", "/proc/run"], "cannot write in /proc"),
     ("train", "--resume", ["--resume", "{tmp}"], "not a run directory"),
+    # sft
+    ("sft", "recipe", ["r1zero-arith"], "a recipe of stage 'grpo'"),
+    ("sft", "overrides", ["batch_size=0"], "override batch_size: batch_size=0 must be"),
+    ("sft", "overrides", ["data={tmp}/nope.jsonl"], "data: "),
+    ("sft", "overrides", ["max_tokens=100000", "pack_tokens=100000"], "max_tokens 100000: more than the 8192"),
+    ("sft", "--out", ["--out", "{tmp}/in.jsonl"], "is a file"),
+    ("sft", "--resume", ["--resume", "{tmp}"], "not a run directory"),
     # eval
     ("eval", "model", ["{tmp}/nope"], "model: model"),
     ("eval", "--bench", ["--bench", "gsm9k"], "--bench: unknown benchmark 'gsm9k'; shipped: gsm8k"),
@@ -175,6 +182,7 @@ def workdir(tmp_path, monkeypatch):
     for module, name in [
         ("aha.stages.generate", "run"),
         ("aha.stages.grpo", "run"),
+        ("aha.stages.sft", "run"),
         ("aha.stages.evaluate", "run"),
         ("aha.stages.grade", "score"),
         ("aha.benchmarks.generate", "run"),

@@ -24,8 +24,10 @@ def evaluate_held_out(
     max_new_tokens: int,
     stop: tuple[str, ...],
     reflection_words: tuple[str, ...],
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Greedy held-out accuracy, format rate, length and reflection rate at `step`; the eval.jsonl record."""
+    """Greedy held-out accuracy, format rate, length and reflection rate at `step`; the eval.jsonl record
+    (with `extra`'s fields, such as a held-out loss, in front)."""
     start = time.perf_counter()
     params = SamplingParams(temperature=0, max_new_tokens=max_new_tokens, stop=stop)
     groups = engine.generate([scorer.prompter.encode(s) for s in samples], params)
@@ -33,6 +35,7 @@ def evaluate_held_out(
     texts = [scorer.prompter.response(g.completions[0].text) for g in scored]
     checked = [g.accuracy[0] for g in scored if g.accuracy[0] is not None]
     record = {
+        **(extra or {}),
         "step": step,
         "accuracy": sum(checked) / len(checked) if checked else 0.0,
         "unverifiable": len(scored) - len(checked),

@@ -222,6 +222,14 @@ class Trainer:
         write_report(run_dir.path / "report.md", run_dir.config(), metrics, evals, wall, benches)
 
 
+def preflight(cfg: GRPOConfig) -> GRPOConfig:
+    """The model, token budgets and task data, checked before a run directory or a model exists."""
+    from aha.options import check_recipe
+
+    check_recipe(cfg)
+    return cfg
+
+
 def _overlong(limit: int, buffer: int, weight: float, completion: Any) -> float:
     return soft_overlong_penalty(len(completion.token_ids), limit, buffer, weight)
 

@@ -59,6 +59,7 @@ WEIGHT = Range(float)  # a reward's weight: any finite number
 
 @dataclass(frozen=True, kw_only=True)
 class GRPOConfig:
+    stage: str = "grpo"  # recipes name their stage; this config is the grpo stage's
     name: str = "grpo"  # the recipe's name, shown in reports
     model: str = DEFAULT_MODEL
     task: TaskConfig = field(default_factory=TaskConfig)
@@ -105,6 +106,8 @@ class GRPOConfig:
 
     def __post_init__(self) -> None:
         problems: list[tuple[str, str] | None] = [*out_of_range(self, GRPO_RANGES)]
+        if self.stage != "grpo":
+            problems.append(("stage", f"stage={self.stage!r}: this config is the grpo stage's"))
         for name, weight in self.rewards.items():
             problems.append(registered(f"rewards.{name}", name, get_reward))
             if not WEIGHT.holds(weight):

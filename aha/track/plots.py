@@ -49,10 +49,14 @@ def plot_benchmarks(benches: list[dict[str, Any]], path: Path) -> Path:
 
 
 def plot_run(
-    metrics: list[dict[str, Any]], evals: list[dict[str, Any]], out_dir: Path, benches: list[dict[str, Any]] = ()
+    metrics: list[dict[str, Any]],
+    evals: list[dict[str, Any]],
+    out_dir: Path,
+    benches: list[dict[str, Any]] = (),
+    panels: tuple[tuple[str, str, str], ...] = PANELS,
 ) -> list[Path]:
-    """`dynamics.png` with every panel, plus one PNG per panel (and `benchmarks.png` when shipped benchmarks
-    were evaluated); returns the paths written."""
+    """`dynamics.png` with every panel (six: GRPO's by default), plus one PNG per panel (and `benchmarks.png`
+    when shipped benchmarks were evaluated); returns the paths written."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -62,7 +66,7 @@ def plot_run(
     sources = {"metrics": metrics, "eval": evals}
     figure, axes = plt.subplots(2, 3, figsize=(13, 6.5))
     written = [out_dir / "dynamics.png"]
-    for axis, (source, key, title) in zip(axes.flat, PANELS, strict=True):
+    for axis, (source, key, title) in zip(axes.flat, panels, strict=True):
         steps, values = _series(sources[source], key)
         _draw(axis, steps, values, title, source == "eval")
         single, single_axis = plt.subplots(figsize=(5, 3.4))

@@ -83,3 +83,51 @@ def write_report(
     ]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def write_sft_report(
+    path: Path,
+    config: dict[str, Any],
+    metrics: list[dict[str, Any]],
+    evals: list[dict[str, Any]],
+    wall_seconds: float | None,
+    truncation: str,
+) -> Path:
+    """report.md of a supervised fine-tuning run: data, held-out loss, accuracy and format, training loss."""
+    first, last = (evals[0], evals[-1]) if evals else ({}, {})
+    early, late = metrics[:5], metrics[-5:]
+
+    def mean(records: list[dict[str, Any]], key: str) -> float | None:
+        values = [r[key] for r in records if r.get(key) is not None]
+        return sum(values) / len(values) if values else None
+
+    trained = sum(m.get("tokens", 0.0) for m in metrics)
+    lines = [
+        f"# Run report: {config.get('name', 'sft')}",
+        "",
+        f"Model `{config.get('model')}`, data `{config.get('data')}`, {len(metrics)} steps of "
+        f"{config.get('batch_size')} examples ({trained:.0f} trained tokens"
+        + (f"), {wall_seconds / 60:.1f} minutes." if wall_seconds else ")."),
+        f"Truncation: {truncation}.",
+        "",
+        "| held-out | start | end |",
+        "| --- | --- | --- |",
+        f"| loss (mean token NLL) | {_number(first.get('loss'))} | {_number(last.get('loss'))} |",
+        f"| accuracy (greedy) | {_pct(first.get('accuracy'))} | {_pct(last.get('accuracy'))} |",
+        f"| format rate | {_pct(first.get('format_rate'))} | {_pct(last.get('format_rate'))} |",
+        f"| response length (tokens) | {_number(first.get('length_mean'))} | {_number(last.get('length_mean'))} |",
+        "",
+        "| training (mean of first / last 5 steps) | first | last |",
+        "| --- | --- | --- |",
+        f"| loss | {_number(mean(early, 'loss'))} | {_number(mean(late, 'loss'))} |",
+        f"| trained tokens/s | {_number(mean(early, 'trained_tokens_per_s'))} | "
+        f"{_number(mean(late, 'trained_tokens_per_s'))} |",
+        "",
+        "![training dynamics](plots/dynamics.png)",
+        "",
+        "Files: `metrics.jsonl` (per step), `eval.jsonl` (held-out), `eval_samples.jsonl` (held-out completions), "
+        "`checkpoints/` (Hugging Face layout), `plots/`.",
+        "",
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
