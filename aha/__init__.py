@@ -4,6 +4,7 @@
     model = aha.load("smollm2-135m")
     cfg = aha.load_config(aha.GRPOConfig, aha.recipe("r1zero-arith"), ["steps=20"])
     aha.train(cfg, "runs/my-run")
+    aha.finetune(aha.load_config(aha.SFTConfig, aha.recipe("sft-think-arith"), []), "runs/my-sft")
 
 The names below are loaded on first use, so `import aha` (and `aha --help`) stays instant.
 """
@@ -19,10 +20,12 @@ _EXPORTS = {
     "load": ("aha.models", "load"),
     "save_checkpoint": ("aha.models", "save_checkpoint"),
     "Engine": ("aha.rollout.engine", "Engine"),
-    "SamplingParams": ("aha.rollout.engine", "SamplingParams"),
+    "SamplingParams": ("aha.types", "SamplingParams"),
     "get_template": ("aha.data.templates", "get_template"),
     "GRPOConfig": ("aha.stages.grpo", "GRPOConfig"),
     "train": ("aha.stages.grpo", "run"),
+    "SFTConfig": ("aha.stages.sft", "SFTConfig"),
+    "finetune": ("aha.stages.sft", "run"),
     "load_config": ("aha.config", "load_config"),
     "recipe": ("aha.recipes", "find"),
     "Sample": ("aha.types", "Sample"),

@@ -12,10 +12,11 @@ import aha
 
 def test_exports_resolve():
     from aha.rollout.engine import Engine
-    from aha.stages.grpo import run
+    from aha.stages import grpo, sft
 
-    assert aha.Engine is Engine and aha.train is run
-    assert set(aha.__all__) >= {"load", "train", "GRPOConfig", "load_config", "recipe"}
+    assert aha.Engine is Engine and aha.train is grpo.run and aha.finetune is sft.run
+    assert aha.SFTConfig is sft.SFTConfig
+    assert set(aha.__all__) >= {"load", "train", "finetune", "GRPOConfig", "SFTConfig", "load_config", "recipe"}
     with pytest.raises(AttributeError):
         aha.nothing_here  # noqa: B018
 
