@@ -3,8 +3,18 @@
 Examples are packed into sequences of at most `capacity` tokens; in a packed sequence every example is a
 segment of its own, attending causally to itself only, with positions restarting at 0, so each token sees
 exactly what it would in a forward of its example alone (`aha.learn.packing.Segment`, the native decoder's
-`packed_hidden`). The vocabulary projection is fused with the log-softmax (`linear_logprobs`) and only
-trained positions are projected at all, so untrained tokens take no part in the loss or its gradient.
+`packed_hidden`). Only trained positions are projected onto the vocabulary at all
+(`kept_linear_logprobs`: a packed sequence's trained tokens are few enough to keep their log-softmax for
+the backward pass, which halves the projection's cost), so untrained tokens take no part in the loss or its
+gradient.
+
+Two things are not computed at all, because nothing trained depends on them: an example's last token (its
+output would predict the token after the example), and all but one copy of the opening that every example
+of a packed sequence shares before its first trained token (a chat template's system prompt and the start of
+the user turn: the same tokens at the same positions, so the same hidden states in every example). That
+shared prefix is computed once, at the head of the sequence, and every example attends to it as to its own
+opening; the gradient reaching it is the sum of what each example's copy would receive. On the shipped
+arithmetic set that is about a quarter of the tokens of a step.
 
 The loss of an optimiser step is the sum over its trained tokens divided by their count in the whole step
 (every micro-batch), so accumulating micro-batches gives exactly the gradient of the full batch.
@@ -20,26 +30,42 @@ from typing import Any
 
 import torch
 
-from aha.algo.logprobs import linear_logprobs, token_logprobs
+from aha.algo.logprobs import kept_linear_logprobs, token_logprobs
 from aha.data.sft import Example
 from aha.learn.packing import Segment
 
 
 @dataclass
 class PackedExamples:
-    tokens: torch.Tensor  # [T]
-    positions: torch.Tensor  # [T] restarting at 0 for every example
-    segments: list[Segment]  # one per example, attending to itself only
-    predict: torch.Tensor  # [N] the position whose output predicts trained token n
+    prefix: torch.Tensor  # [P] the opening every example shares, computed once (P = 0: none)
+    tokens: torch.Tensor  # [T] each example after the prefix, its last token left out
+    positions: torch.Tensor  # [T] each example's own positions, P.. (RoPE)
+    segments: list[Segment]  # one per example (starts counted after the prefix), attending to itself only
+    predict: torch.Tensor  # [N] the position in `tokens` whose output predicts trained token n
     targets: torch.Tensor  # [N] trained token n
 
     def to(self, device: torch.device) -> PackedExamples:
-        moved = {name: getattr(self, name).to(device) for name in ("tokens", "positions", "predict", "targets")}
+        names = ("prefix", "tokens", "positions", "predict", "targets")
+        moved = {name: getattr(self, name).to(device) for name in names}
         return PackedExamples(**moved, segments=self.segments)
 
 
-def pack_examples(examples: Sequence[Example]) -> PackedExamples:
-    """One packed sequence of these examples, in order."""
+def shared_prefix(examples: Sequence[Example]) -> int:
+    """How many opening tokens all the examples share before the first output that predicts a trained token
+    (0 for a single example: nothing to share)."""
+    if len(examples) < 2:
+        return 0
+    limit = min(e.trained.index(True) - 1 for e in examples)  # trained[0] is never set: limit >= 0
+    first = examples[0].tokens
+    length = 0
+    while length < limit and all(e.tokens[length] == first[length] for e in examples[1:]):
+        length += 1
+    return length
+
+
+def pack_examples(examples: Sequence[Example], share_prefix: bool = True) -> PackedExamples:
+    """One packed sequence of these examples, in order, their shared opening once (`share_prefix`)."""
+    prefix = shared_prefix(examples) if share_prefix else 0
     tokens: list[int] = []
     positions: list[int] = []
     segments: list[Segment] = []
@@ -47,29 +73,41 @@ def pack_examples(examples: Sequence[Example]) -> PackedExamples:
     targets: list[int] = []
     for example in examples:
         start = len(tokens)
-        segments.append(Segment(start, len(example.tokens)))
-        tokens += example.tokens
-        positions += range(len(example.tokens))
+        kept = example.tokens[prefix:-1]  # the last token's output would predict nothing
+        segments.append(Segment(start, len(kept)))
+        tokens += kept
+        positions += range(prefix, prefix + len(kept))
         for t, trained in enumerate(example.trained):
-            if trained:
-                predict.append(start + t - 1)
+            if trained:  # predicted by the output at t - 1 >= prefix
+                predict.append(start + t - 1 - prefix)
                 targets.append(example.tokens[t])
     as_tensor = lambda values: torch.tensor(values, dtype=torch.long)  # noqa: E731
-    return PackedExamples(as_tensor(tokens), as_tensor(positions), segments, as_tensor(predict), as_tensor(targets))
+    return PackedExamples(
+        as_tensor(examples[0].tokens[:prefix]),
+        as_tensor(tokens),
+        as_tensor(positions),
+        segments,
+        as_tensor(predict),
+        as_tensor(targets),
+    )
+
+
+def packed_length(examples: Sequence[Example]) -> int:
+    """Tokens one packed sequence of these examples computes (`pack_examples`): the shared opening once,
+    each example's last token not at all."""
+    prefix = shared_prefix(examples)
+    return prefix + sum(len(e.tokens) - prefix - 1 for e in examples)
 
 
 def bins(examples: Sequence[Example], capacity: int) -> list[list[Example]]:
-    """Consecutive examples grouped into sequences of at most `capacity` tokens (an example longer than
-    that alone); the order is kept, so the data order decides the packing."""
+    """Consecutive examples grouped into sequences that compute at most `capacity` tokens each (an example
+    longer than that alone); the order is kept, so the data order decides the packing."""
     groups: list[list[Example]] = []
-    used = 0
     for example in examples:
-        if groups and used + len(example.tokens) <= capacity:
+        if groups and packed_length([*groups[-1], example]) <= capacity:
             groups[-1].append(example)
-            used += len(example.tokens)
         else:
             groups.append([example])
-            used = len(example.tokens)
     return groups
 
 
@@ -79,8 +117,9 @@ def trained_logprobs(model: Any, examples: Sequence[Example], packing: bool = Tr
     device = model.device
     if packing and hasattr(model, "packed_hidden"):
         packed = pack_examples(examples).to(device)
-        hidden = model.packed_hidden(packed.tokens, packed.positions, packed.segments, packed.predict)  # [N,H]
-        return linear_logprobs(hidden, model.output_weight, packed.targets)[0]
+        prefix = packed.prefix if packed.prefix.numel() else None
+        hidden = model.packed_hidden(packed.tokens, packed.positions, packed.segments, packed.predict, prefix)  # [N,H]
+        return kept_linear_logprobs(hidden, model.output_weight, packed.targets)
     width = max(len(e.tokens) for e in examples)
     input_ids = torch.zeros(len(examples), width, dtype=torch.long)
     attention = torch.zeros(len(examples), width, dtype=torch.bool)

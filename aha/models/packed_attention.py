@@ -8,7 +8,9 @@ Per prompt this runs as two attention calls: the prompt alone, then its G comple
 padded batch [G, longest completion] against the prompt's keys, so the cost is that of the pairs attended
 (not the square of the packed length) in a handful of kernel calls per layer (not one per completion).
 Padding slots repeat a real token of their row and are seen by no real query (the mask is causal and
-they come last), so their outputs, dropped, and their gradients are exactly zero.
+they come last), so their outputs, dropped, and their gradients are exactly zero. Segments that head no
+completion (SFT's examples, each attending to the prefix and to itself) are batched the same way, as the
+completions of an empty prompt: one attention call per layer for all of them.
 
 Shapes: P prefix tokens, T packed tokens after it, H query heads, K key/value heads, D head dim, G completions of a
 prompt, W the longest of them.
@@ -52,10 +54,18 @@ def plan_attention(segments: list[Any], prefix: int, device: torch.device) -> At
     """The groups of a packed sequence: `prefix` tokens, then the segments (starts counted after the prefix;
     prompt segments have prompt_length 0). Indices are into the whole sequence, on `device`."""
     prompts = [s for s in segments if s.prompt_length == 0]
+    children_of: dict[int, list[Any]] = {}
+    for s in segments:
+        if s.prompt_length:
+            children_of.setdefault(s.prompt_start, []).append(s)
+    # segments no other attends to (SFT's examples) are batched as the "completions" of an empty prompt
+    lone = [s for s in prompts if s.start not in children_of]
+    families = [(p.start, p.length, children_of[p.start]) for p in prompts if p.start in children_of]
+    if lone:
+        families.append((0, 0, lone))
     total = prefix + sum(s.length for s in segments)
     groups, pieces = [], [torch.arange(prefix)]
-    for prompt in prompts:
-        children = [s for s in segments if s.prompt_length and s.prompt_start == prompt.start]
+    for prompt_start, prompt_length, children in families:
         width = max((c.length for c in children), default=0)
         gather = torch.zeros((len(children), width), dtype=torch.long)
         real = torch.zeros((len(children), width), dtype=torch.bool)
@@ -66,15 +76,15 @@ def plan_attention(segments: list[Any], prefix: int, device: torch.device) -> At
             real[row, : child.length] = True
         flat = gather.flatten()
         keep = real.flatten().nonzero().squeeze(-1)
-        prompt_tokens = torch.arange(prefix + prompt.start, prefix + prompt.start + prompt.length)
+        prompt_tokens = torch.arange(prefix + prompt_start, prefix + prompt_start + prompt_length)
         groups.append(
             PromptGroup(
                 prompt=prompt_tokens.to(device),
-                prompt_mask=_causal(prompt.length, prefix, device),
+                prompt_mask=_causal(prompt_length, prefix, device),
                 gather=flat.to(device),
                 rows=len(children),
                 width=width,
-                mask=_causal(width, prefix + prompt.length, device),
+                mask=_causal(width, prefix + prompt_length, device),
                 keep=keep.to(device),
             )
         )
@@ -101,8 +111,9 @@ def packed_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: At
         v_p = v.index_select(0, group.prompt).transpose(0, 1)[None]
         keys = k_p if prefix_k is None else torch.cat([prefix_k, k_p], dim=2)  # [1,K,P+Lp,D]
         values = v_p if prefix_v is None else torch.cat([prefix_v, v_p], dim=2)
-        out = F.scaled_dot_product_attention(q_p, keys, values, attn_mask=group.prompt_mask, enable_gqa=gqa)
-        outs.append(out[0].transpose(0, 1))  # [Lp,H,D]
+        if group.prompt.numel():  # an empty prompt heads the lone segments
+            out = F.scaled_dot_product_attention(q_p, keys, values, attn_mask=group.prompt_mask, enable_gqa=gqa)
+            outs.append(out[0].transpose(0, 1))  # [Lp,H,D]
         if not group.rows:
             continue
         rows, width = group.rows, group.width

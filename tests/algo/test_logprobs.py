@@ -1,11 +1,12 @@
-"""Log-probs and entropies: the chunked vocabulary projection equals the plain one, gradient included."""
+"""Log-probs and entropies: the chunked vocabulary projection and the one that keeps its log-softmax equal the
+plain one, gradient included."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from aha.algo.logprobs import linear_logprobs, token_entropy, token_logprobs
+from aha.algo.logprobs import kept_linear_logprobs, linear_logprobs, token_entropy, token_logprobs
 
 
 def _reference(hidden, weight, targets, temperature):
@@ -51,3 +52,32 @@ def test_logprobs_are_log_probabilities():
     assert torch.allclose(every.exp().sum(-1), torch.ones(3), atol=1e-5)
     entropy = linear_logprobs(hidden, weight, torch.zeros(3, dtype=torch.long))[1]
     assert torch.allclose(entropy, -(every.exp() * every).sum(-1), atol=1e-5)
+
+
+def test_kept_linear_logprobs_equal_the_logits_path_with_gradient():
+    generator = torch.Generator().manual_seed(2)
+    hidden = torch.randn(10, 16, generator=generator, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(50, 16, generator=generator, dtype=torch.float64, requires_grad=True)
+    targets = torch.randint(0, 50, (10,), generator=generator)
+    targets[3] = targets[4]  # a repeated target: its gradient adds up
+    upstream = torch.randn(10, generator=generator, dtype=torch.float64)
+
+    logp = kept_linear_logprobs(hidden, weight, targets)
+    (logp.double() * upstream).sum().backward()
+    ours = hidden.grad.clone(), weight.grad.clone()
+    hidden.grad = weight.grad = None
+    ref_logp, _ = _reference(hidden, weight, targets, 1.0)
+    (ref_logp.double() * upstream).sum().backward()
+
+    assert torch.allclose(logp, ref_logp, atol=1e-5)
+    assert torch.allclose(ours[0], hidden.grad, atol=1e-5) and torch.allclose(ours[1], weight.grad, atol=1e-5)
+
+
+def test_kept_linear_logprobs_refuse_a_second_backward():
+    """The backward pass reuses the kept log-softmax in place: a second pass over the graph is an error, not
+    a wrong gradient."""
+    hidden = torch.randn(3, 4, requires_grad=True)
+    logp = kept_linear_logprobs(hidden, torch.randn(6, 4), torch.tensor([0, 5, 2]))
+    logp.sum().backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        logp.sum().backward()

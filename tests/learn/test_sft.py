@@ -1,5 +1,6 @@
-"""The SFT update: packed log-likelihood and its gradient equal each example's own forward (fp32, 1e-5),
-untrained tokens take no part, micro-batches accumulate to the full batch's gradient."""
+"""The SFT update: packed log-likelihood and its gradient equal each example's own forward (fp32, 1e-5), a
+shared opening computed once included, untrained tokens take no part, micro-batches accumulate to the full
+batch's gradient."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 import torch
 
 from aha.data.sft import Example
-from aha.learn.sft import bins, pack_examples, sft_update, trained_logprobs
+from aha.learn.sft import bins, pack_examples, packed_length, sft_update, trained_logprobs
 from aha.models import load
 
 
@@ -30,6 +31,19 @@ def examples():
     return out
 
 
+@pytest.fixture(scope="module")
+def sharing():
+    """Examples that open alike (as a chat template's system prompt makes them), then differ."""
+    generator = torch.Generator().manual_seed(1)
+    opening = torch.randint(5, 1000, (6,), generator=generator).tolist()
+    out = []
+    for length, first_trained in ((10, 3), (8, 2), (14, 6)):
+        tokens = opening + torch.randint(5, 1000, (length,), generator=generator).tolist()
+        trained = [t >= len(opening) + first_trained for t in range(len(tokens))]
+        out.append(example(tokens, trained, f"s{length}"))
+    return out
+
+
 def grads(model):
     return [p.grad.clone() for p in model.parameters()]
 
@@ -46,6 +60,26 @@ def test_packed_loss_and_gradient_equal_each_examples_own_forward(model, example
     assert packed.shape == alone.shape == (tokens,)
     assert torch.allclose(packed, alone, atol=1e-5, rtol=0)
     for a, b in zip(packed_grads, grads(model), strict=True):
+        assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_a_shared_opening_is_computed_once_with_the_same_loss_and_gradient(model, sharing):
+    packed = pack_examples(sharing)
+    assert packed.prefix.tolist() == list(sharing[0].tokens[:6])  # the 6 shared tokens
+    assert packed.tokens.numel() == sum(len(e.tokens) - 6 - 1 for e in sharing)  # the last tokens left out
+    assert pack_examples(sharing[:1]).prefix.numel() == 0  # nothing to share
+    twice = sharing[1:2] * 2  # the same example twice: shared up to the output predicting its first trained token
+    assert pack_examples(twice).prefix.numel() == sharing[1].trained.index(True) - 1
+    tokens = sum(e.trained_count for e in sharing)
+    model.zero_grad(set_to_none=True)
+    shared = trained_logprobs(model, sharing, packing=True)
+    (-shared.sum() / tokens).backward()
+    shared_grads = grads(model)
+    model.zero_grad(set_to_none=True)
+    alone = torch.cat([trained_logprobs(model, [e], packing=False) for e in sharing])
+    (-alone.sum() / tokens).backward()
+    assert torch.allclose(shared, alone, atol=1e-5, rtol=0)
+    for a, b in zip(shared_grads, grads(model), strict=True):
         assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)
 
 
@@ -96,6 +130,11 @@ def test_micro_batches_accumulate_to_the_full_batch(model, examples):
 
 
 def test_bins_keep_order_and_capacity():
+    # nothing shared (every example trains from its second token): a sequence computes all but each last token
     items = [example([1] * n, [False] + [True] * (n - 1), str(n)) for n in (5, 4, 3, 9, 2)]
-    assert [[e.id for e in group] for group in bins(items, 9)] == [["5", "4"], ["3"], ["9"], ["2"]]
-    assert [[e.id for e in group] for group in bins(items, 4)] == [["5"], ["4"], ["3"], ["9"], ["2"]]
+    assert [[e.id for e in group] for group in bins(items, 8)] == [["5", "4"], ["3"], ["9"], ["2"]]
+    assert [[e.id for e in group] for group in bins(items, 9)] == [["5", "4", "3"], ["9", "2"]]
+    assert [[e.id for e in group] for group in bins(items, 3)] == [["5"], ["4"], ["3"], ["9"], ["2"]]
+    # a shared opening of 3 tokens counts once: 3 + (6 - 3 - 1) x 3 = 9
+    opening = [example([7, 7, 7, n, n, n], [False] * 4 + [True] * 2, str(n)) for n in (1, 2, 3)]
+    assert packed_length(opening) == 9 and len(bins(opening, 9)) == 1 and len(bins(opening, 8)) == 2
