@@ -4,9 +4,9 @@ Examples are packed into sequences of at most `capacity` tokens; in a packed seq
 segment of its own, attending causally to itself only, with positions restarting at 0, so each token sees
 exactly what it would in a forward of its example alone (`aha.learn.packing.Segment`, the native decoder's
 `packed_hidden`). Only trained positions are projected onto the vocabulary at all
-(`kept_linear_logprobs`: a packed sequence's trained tokens are few enough to keep their log-softmax for
-the backward pass, which halves the projection's cost), so untrained tokens take no part in the loss or its
-gradient.
+(`kept_linear_logprobs`, which keeps the softmax for the backward pass and so costs about half of
+`linear_logprobs`, which recomputes it; the latter past `KEEP_LIMIT`, for long sequences and large
+vocabularies), so untrained tokens take no part in the loss or its gradient.
 
 Two things are not computed at all, because nothing trained depends on them: an example's last token (its
 output would predict the token after the example), and all but one copy of the opening that every example
@@ -30,9 +30,11 @@ from typing import Any
 
 import torch
 
-from aha.algo.logprobs import kept_linear_logprobs, token_logprobs
+from aha.algo.logprobs import kept_linear_logprobs, linear_logprobs, token_logprobs
 from aha.data.sft import Example
 from aha.learn.packing import Segment
+
+KEEP_LIMIT = 2**28  # [N,V] elements whose softmax a pass keeps (1 GiB in fp32); past it, it is recomputed
 
 
 @dataclass
@@ -119,7 +121,10 @@ def trained_logprobs(model: Any, examples: Sequence[Example], packing: bool = Tr
         packed = pack_examples(examples).to(device)
         prefix = packed.prefix if packed.prefix.numel() else None
         hidden = model.packed_hidden(packed.tokens, packed.positions, packed.segments, packed.predict, prefix)  # [N,H]
-        return kept_linear_logprobs(hidden, model.output_weight, packed.targets)
+        weight = model.output_weight
+        if packed.targets.numel() * weight.shape[0] <= KEEP_LIMIT:
+            return kept_linear_logprobs(hidden, weight, packed.targets)
+        return linear_logprobs(hidden, weight, packed.targets)[0]
     width = max(len(e.tokens) for e in examples)
     input_ids = torch.zeros(len(examples), width, dtype=torch.long)
     attention = torch.zeros(len(examples), width, dtype=torch.bool)

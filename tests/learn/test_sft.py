@@ -138,3 +138,11 @@ def test_bins_keep_order_and_capacity():
     # a shared opening of 3 tokens counts once: 3 + (6 - 3 - 1) x 3 = 9
     opening = [example([7, 7, 7, n, n, n], [False] * 4 + [True] * 2, str(n)) for n in (1, 2, 3)]
     assert packed_length(opening) == 9 and len(bins(opening, 9)) == 1 and len(bins(opening, 8)) == 2
+
+
+def test_past_the_keep_limit_the_projection_is_recomputed_with_the_same_result(model, sharing, monkeypatch):
+    import aha.learn.sft
+
+    kept = trained_logprobs(model, sharing)
+    monkeypatch.setattr(aha.learn.sft, "KEEP_LIMIT", 0)
+    assert torch.allclose(trained_logprobs(model, sharing), kept, atol=1e-5, rtol=0)
