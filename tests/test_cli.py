@@ -78,7 +78,7 @@ ROWS: list[tuple[str, str, list[str], str | None]] = [
     ("sft", "--resume", ["--resume", "{tmp}"], "not a run directory"),
     # eval
     ("eval", "model", ["{tmp}/nope"], "model: model"),
-    ("eval", "--bench", ["--bench", "gsm9k"], "--bench: unknown benchmark 'gsm9k'; shipped: gsm8k"),
+    ("eval", "--bench", ["--bench", "gsm9k"], "--bench: unknown benchmark 'gsm9k'; shipped: aime24, arithmetic"),
     ("eval", "--bench", ["--bench", ","], None),
     ("eval", "--samples", ["--samples", "0"], None),
     ("eval", "--k", ["--k", "0"], None),
@@ -128,6 +128,12 @@ ROWS: list[tuple[str, str, list[str], str | None]] = [
     ("bench grpo-step", "--steps", ["--steps", "0"], None),
     ("bench grpo-step", "--beta", ["--beta", "0,-1"], None),
     ("bench grpo-step", "--beta", ["--beta", "x"], None),
+    # bench sft
+    ("bench sft", "recipe", ["nope-recipe"], "unknown recipe"),
+    ("bench sft", "overrides", ["batch_size=0"], "override batch_size"),
+    ("bench sft", "overrides", ["data={tmp}/none.jsonl"], "no such file"),
+    ("bench sft", "--steps", ["--steps", "0"], None),
+    ("bench sft", "--plot", ["--plot", "{tmp}"], "is a directory"),
     # bench train
     ("bench train", "--model", ["--model", "{tmp}/cut.gguf"], None),
     ("bench train", "--device", ["--device", "tpu"], None),
@@ -187,6 +193,7 @@ def workdir(tmp_path, monkeypatch):
         ("aha.stages.grade", "score"),
         ("aha.benchmarks.generate", "run"),
         ("aha.benchmarks.grpo_step", "run"),
+        ("aha.benchmarks.sft", "run"),
         ("aha.benchmarks.scaling", "run"),
         ("aha.benchmarks.train", "run"),
         ("aha.benchmarks.math_grader", "run"),

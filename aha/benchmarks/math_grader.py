@@ -13,7 +13,6 @@ from typing import Any
 
 from aha.data.jsonl import read_jsonl
 
-SETS = Path(__file__).resolve().parent.parent / "data" / "sets"
 CORPUS = Path(__file__).resolve().parents[2] / "tests" / "rewards" / "data"  # in a source checkout only
 CORPUS_PARTS = {"tuning": "grader_cases.jsonl", "held-out": "grader_cases_heldout.jsonl"}
 
@@ -21,8 +20,9 @@ CORPUS_PARTS = {"tuning": "grader_cases.jsonl", "held-out": "grader_cases_heldou
 def typical_pairs(limit: int | None = None) -> list[tuple[str, str, bool]]:
     """(response, reference, expected) from the shipped MATH-500 and GSM8K test solutions."""
     pairs: list[tuple[str, str, bool]] = []
-    for name in ("math500.jsonl", "gsm8k_test.jsonl"):
-        path = SETS / name
+    from aha.tasks.sets import get_set
+
+    for path in (get_set("math500").path("test"), get_set("gsm8k").path("test")):
         if not path.is_file():
             continue
         records = [record for _, record in read_jsonl(path)][:limit]

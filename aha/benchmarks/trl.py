@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aha.errors import AhaError
+from aha.rewards import build, entries
 
 TRL_VERSION = "1.16.0"
 
@@ -41,20 +42,17 @@ def cut_at_stop(text: str, stops: tuple[str, ...]) -> str:
 
 def reward_functions(cfg: Any, trainer: Any) -> list[Callable[..., list[float]]]:
     """One TRL reward function per recipe reward, scoring exactly as aha's trainer does."""
-    from aha.rewards import get
-
     by_id = {s.id: s for s in trainer.train}
     functions = []
-    for name in cfg.rewards:
-        reward = get(name)
+    for entry in entries(cfg.rewards):
+        reward = build(entry.name, **entry.settings)
 
         def score(prompts: list, completions: list, sample_id: list, _reward=reward, **_: Any) -> list[float]:
-            return [
-                _reward(trainer.template.response(cut_at_stop(c, cfg.prompt.stop)), by_id[i]) or 0.0
-                for c, i in zip(completions, sample_id, strict=True)
-            ]
+            responses = [trainer.template.response(cut_at_stop(c, cfg.prompt.stop)) for c in completions]
+            values = _reward.score(responses, [by_id[i] for i in sample_id])
+            return [value or 0.0 for value in values]
 
-        score.__name__ = name
+        score.__name__ = entry.name
         functions.append(score)
     return functions
 
@@ -92,7 +90,7 @@ def trl_args(cfg: Any, output_dir: str | Path, steps: int, **extra: Any) -> Any:
         report_to="none",
         use_cpu=cfg.device == "cpu",
         seed=cfg.seed,
-        reward_weights=list(cfg.rewards.values()),
+        reward_weights=[entry.weight for entry in entries(cfg.rewards)],
         bf16=False,
         # TRL turns activation checkpointing on by default; off, a model this small trains faster and aha
         # recomputes no activations either, so TRL is compared at its fastest

@@ -1,49 +1,177 @@
-"""Reward functions: a registry of small pure functions and their weighted combination.
+"""Rewards: configured objects in one registry, and their weighted combination.
 
-A reward is `fn(response: str, sample: Sample) -> float | None`: deterministic, no I/O, never raising on
-model output (unparseable text scores 0.0). `None` means the sample's reference itself cannot be checked;
-the caller skips and counts it. `combine` applies the weights in one place and keeps every component's
-unweighted value for logging.
+A reward scores a batch: `reward.score(responses, samples) -> [float | None]`, deterministic, never raising
+on model output (unparseable text scores 0.0); None means the sample's reference itself cannot be checked,
+and the caller skips and counts it. A reward is built from its registered name and its settings
+(`build("accuracy_math", workers=2, timeout_s=3)`, or in a recipe `rewards: {accuracy_math: {weight: 1.0,
+workers: 2}}`) and may hold state with a lifecycle: `open()` once before the first batch (the math grader's
+worker pool, the code sandbox's warm servers, later a reward model or a judge), `score` per batch, `close()`
+at the end; `with reward:` does both. `open` is idempotent and `score` opens a reward that was not opened,
+so a reward used for one call needs no ceremony; whoever opens it closes it. State lives in the reward
+object, never in the module.
+
+Rule rewards without settings are plain functions, `fn(response, sample) -> float | None`, registered with
+`@register(name)`; rewards with settings or state subclass `Reward` and register with `@register_reward(name)`.
+`combine` applies the weights in one place and keeps every component's unweighted value for logging.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from math import isfinite
+from typing import Any
 
+from aha.errors import ConfigError
 from aha.registry import Registry
 from aha.types import Sample
 
 RewardFn = Callable[[str, Sample], "float | None"]
-BatchRewardFn = Callable[[Sequence[str], Sequence[Sample]], "list[float | None]"]
-REWARDS: Registry[RewardFn] = Registry("reward")
-register = REWARDS.register
-BATCH: dict[str, BatchRewardFn] = {}  # optional batch forms (worker pools), same values as the single form
 
 
-def register_batch(name: str) -> Callable[[BatchRewardFn], BatchRewardFn]:
-    """Register the batch form of reward `name`: fn(responses, samples) -> values, equal to mapping it."""
+class Reward:
+    """A configured reward (see the module's docstring). Subclasses take their settings as keyword
+    arguments of `__init__` (checked there: a bad value raises ValueError) and implement `score`."""
 
-    def add(fn: BatchRewardFn) -> BatchRewardFn:
-        BATCH[name] = fn
+    name = ""
+
+    def open(self) -> None:
+        """Acquire what scoring needs (processes, a model); called again, it does nothing."""
+
+    def close(self) -> None:
+        """Release it; the reward may be opened again afterwards."""
+
+    def score(self, responses: Sequence[str], samples: Sequence[Sample]) -> list[float | None]:
+        raise NotImplementedError
+
+    def __call__(self, response: str, sample: Sample) -> float | None:
+        return self.score([response], [sample])[0]
+
+    def __enter__(self) -> Reward:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class FunctionReward(Reward):
+    """A pure rule reward: a function of one response and its sample; no settings, no state."""
+
+    def __init__(self, name: str, fn: RewardFn) -> None:
+        self.name, self.fn = name, fn
+
+    def score(self, responses: Sequence[str], samples: Sequence[Sample]) -> list[float | None]:
+        return [self.fn(r, s) for r, s in zip(responses, samples, strict=True)]
+
+    def __call__(self, response: str, sample: Sample) -> float | None:
+        return self.fn(response, sample)
+
+
+REWARDS: Registry[Callable[..., Reward]] = Registry("reward")  # name -> factory(**settings) -> Reward
+
+
+def register(name: str) -> Callable[[RewardFn], RewardFn]:
+    """Register a pure rule reward function under `name` (it takes no settings); returns the function."""
+
+    def add(fn: RewardFn) -> RewardFn:
+        def factory() -> Reward:
+            return FunctionReward(name, fn)
+
+        REWARDS.register(name)(factory)
         return fn
 
     return add
 
 
-def get_batch(name: str) -> BatchRewardFn:
-    """The batch form of a reward: its registered one, else the single form mapped over the batch."""
-    single = get(name)
+def register_reward(name: str) -> Callable[[type[Reward]], type[Reward]]:
+    """Register a `Reward` subclass under `name`; its `__init__` keyword arguments are its settings."""
 
-    def mapped(responses: Sequence[str], samples: Sequence[Sample]) -> list[float | None]:
-        return [single(r, s) for r, s in zip(responses, samples, strict=True)]
+    def add(cls: type[Reward]) -> type[Reward]:
+        REWARDS.register(name)(cls)
+        return cls
 
-    return BATCH.get(name) or mapped
+    return add
 
 
-def get(name: str) -> RewardFn:
+def factory(name: str) -> Callable[..., Reward]:
+    """The registered factory of reward `name`; KeyError (naming the known rewards) when there is none."""
     _load_builtins()
     return REWARDS.get(name)
+
+
+def settings_of(name: str) -> dict[str, Any]:
+    """{setting: default} of reward `name` (empty for a rule reward without settings)."""
+    parameters = inspect.signature(factory(name)).parameters.values()
+    return {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD}
+
+
+def build(name: str, **settings: Any) -> Reward:
+    """Reward `name` configured with `settings`, not opened yet. An unknown name raises KeyError; an unknown
+    setting raises ValueError and a bad value ConfigError, one line naming the reward and the setting."""
+    make = factory(name)
+    known = settings_of(name)
+    for key in settings:
+        if key not in known:
+            allowed = f"its settings: {', '.join(known)}" if known else "it takes no settings"
+            raise ValueError(f"reward {name!r} has no setting {key!r}; {allowed}")
+    reward = make(**settings)
+    reward.name = name
+    return reward
+
+
+def get(name: str) -> Reward:
+    """Reward `name` with its default settings (callable as `reward(response, sample)`)."""
+    return build(name)
+
+
+@dataclass(frozen=True)
+class RewardEntry:
+    """One reward of a recipe: its name, its weight in the total and its settings."""
+
+    name: str
+    weight: float
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def entries(rewards: Mapping[str, Any]) -> list[RewardEntry]:
+    """A recipe's `rewards:` mapping, each value a weight or {weight: w, setting: value, ...}, as entries.
+
+    Raises ValueError naming the entry (`rewards.NAME: ...`) for a missing or non-finite weight, an
+    unknown reward, an unknown setting or a bad value; KeyError does not escape.
+    """
+    found = []
+    for name, value in rewards.items():
+        settings = dict(value) if isinstance(value, Mapping) else {"weight": value}
+        weight = settings.pop("weight", None)
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not isfinite(weight):
+            raise ValueError(f"rewards.{name}: give a finite number as its weight, not {weight!r}")
+        try:
+            build(name, **settings)  # settings checked now, before any model loads; nothing is opened
+        except KeyError as error:
+            raise ValueError(f"rewards.{name}: {error.args[0]}") from None
+        except (TypeError, ValueError, ConfigError) as error:
+            raise ValueError(f"rewards.{name}: {error}") from None
+        found.append(RewardEntry(name, float(weight), settings))
+    return found
+
+
+def problems(rewards: Mapping[str, Any], accuracy: str | None = None) -> list[tuple[str, str]]:
+    """(field, message) for each entry of a recipe's `rewards:` at fault, and for `accuracy_reward` when it
+    names no reward: what a config reports before any model loads."""
+    found = []
+    for name, value in rewards.items():
+        try:
+            entries({name: value})
+        except ValueError as error:
+            found.append((f"rewards.{name}", str(error)))
+    if accuracy is not None:
+        try:
+            factory(accuracy)
+        except KeyError as error:
+            found.append(("accuracy_reward", f"accuracy_reward: {error.args[0]}"))
+    return found
 
 
 @dataclass(frozen=True)
@@ -53,27 +181,36 @@ class Scored:
 
 
 class Combined:
-    """Weighted sum of named rewards."""
+    """Weighted sum of configured rewards; opens and closes them together (`with combined:`)."""
 
-    def __init__(self, weights: Mapping[str, float]) -> None:
-        if not weights:
+    def __init__(self, rewards: Mapping[str, Any]) -> None:
+        if not rewards:
             raise ValueError("at least one reward is needed")
-        self.weights = dict(weights)
-        self.functions = {name: get(name) for name in self.weights}
+        found = entries(rewards)
+        self.weights = {entry.name: entry.weight for entry in found}
+        self.rewards = {entry.name: build(entry.name, **entry.settings) for entry in found}
+
+    def open(self) -> None:
+        for reward in self.rewards.values():
+            reward.open()
+
+    def close(self) -> None:
+        for reward in self.rewards.values():
+            reward.close()
+
+    def __enter__(self) -> Combined:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def __call__(self, response: str, sample: Sample) -> Scored:
-        components: dict[str, float | None] = {}
-        total = 0.0
-        for name, fn in self.functions.items():
-            value = fn(response, sample)
-            components[name] = value
-            if value is not None:
-                total += self.weights[name] * value
-        return Scored(total, components)
+        return self.many([response], [sample])[0]
 
     def many(self, responses: Sequence[str], samples: Sequence[Sample]) -> list[Scored]:
-        """Score a batch; rewards with a batch form (code sandbox, math grader) run it once for all."""
-        values = {name: get_batch(name)(responses, samples) for name in self.weights}
+        """Score a batch; each reward scores all of it at once (a worker pool or sandbox runs in parallel)."""
+        values = {name: reward.score(responses, samples) for name, reward in self.rewards.items()}
         scored = []
         for index in range(len(responses)):
             components = {name: values[name][index] for name in self.weights}
@@ -82,9 +219,10 @@ class Combined:
         return scored
 
 
-def combine(weights: Mapping[str, float]) -> Combined:
-    """The weighted combination of registered rewards, e.g. combine({"accuracy": 1.0, "format": 0.5})."""
-    return Combined(weights)
+def combine(rewards: Mapping[str, Any]) -> Combined:
+    """The weighted combination of configured rewards, e.g. combine({"accuracy_numeric": 1.0, "format": 0.5})
+    or combine({"accuracy_math": {"weight": 1.0, "workers": 2}})."""
+    return Combined(rewards)
 
 
 def _load_builtins() -> None:

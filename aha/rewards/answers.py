@@ -1,7 +1,6 @@
-"""Finding the final answer in a response: the last \\boxed{...} or the <answer>...</answer> block.
-
-Only text after the reasoning counts: when a response contains `</think>`, a \\boxed{} inside the
-reasoning is a draft, not the answer.
+"""The pieces answer extraction is made of: the text after the reasoning, boxes with balanced braces, the
+`<answer>...</answer>` element. `aha.rewards.extraction.extract_answer` puts them together (the one
+extractor); a \\boxed{} inside the reasoning is a draft, not the answer.
 """
 
 from __future__ import annotations
@@ -84,14 +83,3 @@ def answer_tag(text: str) -> str | None:
     """Content of the last <answer>...</answer>; None if there is none."""
     matches = _ANSWER_TAG.findall(text)
     return matches[-1].strip() if matches else None
-
-
-def final_answer(response: str) -> str | None:
-    """The answer a response commits to: a \\boxed{} inside <answer>, else the <answer> text, else the
-    last \\boxed{} after the reasoning; None when it gives none."""
-    text = after_reasoning(response)
-    tagged = answer_tag(text)
-    if tagged is not None:
-        boxed = last_boxed(tagged)
-        return boxed if boxed is not None else tagged
-    return last_boxed(text)

@@ -6,7 +6,7 @@ import re
 from fractions import Fraction
 
 from aha.rewards import register
-from aha.rewards.answers import final_answer
+from aha.rewards.extraction import extract_answer
 from aha.types import Sample
 
 _NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?(?:/\d+)?")
@@ -37,7 +37,7 @@ def numeric_accuracy(response: str, sample: Sample) -> float | None:
     reference = parse_number(sample.answer)
     if reference is None:
         return None
-    answer = final_answer(response)
+    answer = extract_answer(response, formal=True)
     if answer is None:
         return 0.0
     value = parse_number(answer)

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from aha.rewards import register, register_batch
+from aha.ranges import COUNT, POSITIVE, check
+from aha.rewards import Reward, register_reward
 from aha.rewards.answers import after_reasoning
 from aha.sandbox import RunResult, Sandbox, SandboxLimits, TestsResult, check_isolation
 from aha.types import Sample
@@ -117,67 +118,101 @@ def score_many(
     fraction: bool = False,
     workers: int | None = None,
     limits: SandboxLimits | None = None,
+    sandbox: Sandbox | None = None,
 ) -> list[float | None]:
-    """Score many responses at once, `workers` sandboxed runs at a time (default: one per core).
+    """Score many responses at once, `workers` sandboxed runs at a time (default: one per core), on
+    `sandbox` when given (it stays open), else on one opened and closed for this call.
 
     Each score is 1.0 or 0.0 (all tests passed or not), or with `fraction` the fraction passed; None for
     a sample without usable tests. Raises `aha.sandbox.IsolationError` on a host that cannot isolate
     programs (unless AHA_SANDBOX_UNSAFE=1).
     """
+    if sandbox is None:
+        with Sandbox(limits or DEFAULT_LIMITS, workers) as own:
+            return score_many(responses, samples, fraction=fraction, sandbox=own)
     plans: list[tuple[int, Any] | None] = []  # (number of tests, futures) per response
-    with Sandbox(limits or DEFAULT_LIMITS, workers) as sandbox:
-        for response, sample in zip(responses, samples, strict=True):
-            functions, cases = _functions(sample.meta), _io_cases(sample.meta)
-            if functions is None and cases is None:
-                plans.append(None)
-                continue
-            program = extract_program(response)
-            total = len(functions.tests) if functions is not None else len(cases or ())
-            if program is None:
-                plans.append((total, None))
-            elif functions is not None:
-                kwargs = {"entry_point": functions.entry_point, "helpers": functions.helpers, "setup": functions.setup}
-                plans.append((total, sandbox.submit_tests(program, functions.tests, **kwargs)))
-            else:
-                plans.append((total, (cases, [sandbox.submit(program, stdin) for stdin, _ in cases or ()])))
-        scores: list[float | None] = []
-        for plan in plans:
-            if plan is None:
-                scores.append(None)
-                continue
-            total, work = plan
-            if work is None:
-                passed = 0
-            elif isinstance(work, tuple):
-                passed = _io_passed([future.result() for future in work[1]], work[0])
-            else:
-                result: TestsResult = work.result()
-                passed = len(result.passed)
-            scores.append(passed / total if fraction else float(passed == total))
+    for response, sample in zip(responses, samples, strict=True):
+        functions, cases = _functions(sample.meta), _io_cases(sample.meta)
+        if functions is None and cases is None:
+            plans.append(None)
+            continue
+        program = extract_program(response)
+        total = len(functions.tests) if functions is not None else len(cases or ())
+        if program is None:
+            plans.append((total, None))
+        elif functions is not None:
+            kwargs = {"entry_point": functions.entry_point, "helpers": functions.helpers, "setup": functions.setup}
+            plans.append((total, sandbox.submit_tests(program, functions.tests, **kwargs)))
+        else:
+            plans.append((total, (cases, [sandbox.submit(program, stdin) for stdin, _ in cases or ()])))
+    scores: list[float | None] = []
+    for plan in plans:
+        if plan is None:
+            scores.append(None)
+            continue
+        total, work = plan
+        if work is None:
+            passed = 0
+        elif isinstance(work, tuple):
+            passed = _io_passed([future.result() for future in work[1]], work[0])
+        else:
+            result: TestsResult = work.result()
+            passed = len(result.passed)
+        scores.append(passed / total if fraction else float(passed == total))
     return scores
 
 
-@register("code")
-def code(response: str, sample: Sample) -> float | None:
-    """1.0 when the response's program passes every test of the sample, else 0.0; None without tests.
+@register_reward("code")
+class CodeTests(Reward):
+    """1.0 when the response's program passes every test of the sample (with `fraction`, the fraction of
+    tests passed), else 0.0; None for a sample without tests. The reward owns its sandbox (worker threads
+    and warm interpreter servers), opened once and shared by every batch.
+
+    Settings: `workers` (programs at once; default one per core), `wall_s`, `cpu_s`, `memory_mb` (limits
+    on each program).
 
     >>> task = Sample(id="", prompt="", answer="", meta={"test_list": ["assert add(2, 3) == 5"]})
-    >>> code("```python\\ndef add(a, b):\\n    return a + b\\n```", task)
+    >>> with CodeTests() as reward:
+    ...     reward("```python\\ndef add(a, b):\\n    return a + b\\n```", task)
     1.0
     """
-    return score_many([response], [sample])[0]
+
+    fraction = False
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        wall_s: float = DEFAULT_LIMITS.wall_s,
+        cpu_s: float = DEFAULT_LIMITS.cpu_s,
+        memory_mb: int = DEFAULT_LIMITS.memory_mb,
+    ) -> None:
+        self.workers, self.wall_s, self.cpu_s, self.memory_mb = workers, wall_s, cpu_s, memory_mb
+        check(self, {"workers": COUNT, "wall_s": POSITIVE, "cpu_s": POSITIVE, "memory_mb": COUNT}, ("workers",))
+        self.limits = replace(DEFAULT_LIMITS, wall_s=wall_s, cpu_s=cpu_s, memory_mb=memory_mb)
+        self.sandbox: Sandbox | None = None
+
+    def open(self) -> None:
+        if self.sandbox is None:
+            self.sandbox = Sandbox(self.limits, self.workers)
+
+    def close(self) -> None:
+        if self.sandbox is not None:
+            self.sandbox.close()
+            self.sandbox = None
+
+    def score(self, responses: Sequence[str], samples: Sequence[Sample]) -> list[float | None]:
+        self.open()
+        return score_many(responses, samples, fraction=self.fraction, sandbox=self.sandbox)
 
 
-@register("code_fraction")
-def code_fraction(response: str, sample: Sample) -> float | None:
+@register_reward("code_fraction")
+class CodeTestsFraction(CodeTests):
     """The fraction of the sample's tests the response's program passes; None without tests.
 
     >>> task = Sample(id="", prompt="", answer="", meta={"test_list": ["assert add(2, 3) == 5", "assert 0"]})
-    >>> code_fraction("```python\\ndef add(a, b):\\n    return a + b\\n```", task)
+    >>> with CodeTestsFraction() as reward:
+    ...     reward("```python\\ndef add(a, b):\\n    return a + b\\n```", task)
     0.5
     """
-    return score_many([response], [sample], fraction=True)[0]
 
-
-register_batch("code")(lambda responses, samples: score_many(responses, samples))
-register_batch("code_fraction")(lambda responses, samples: score_many(responses, samples, fraction=True))
+    fraction = True

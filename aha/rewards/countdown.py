@@ -13,7 +13,7 @@ from collections import Counter
 from fractions import Fraction
 
 from aha.rewards import register
-from aha.rewards.answers import after_reasoning, answer_tag
+from aha.rewards.extraction import extract_answer
 from aha.types import Sample
 
 MAX_EXPRESSION_CHARS = 200
@@ -67,7 +67,7 @@ def countdown(response: str, sample: Sample) -> float | None:
         return None
     if not isinstance(nums, list):
         return None
-    expression = answer_tag(after_reasoning(response))
+    expression = extract_answer(response, formal=True)
     if expression is None:
         return 0.0
     stated = None

@@ -124,12 +124,18 @@ def _from_sentence(sentence: str) -> str | None:
     return numbers[-1] if numbers else None
 
 
-def extract_answer(response: str) -> str | None:
-    """The answer a response commits to, as written (not normalised); None when it gives none.
+def extract_answer(response: str, formal: bool = False) -> str | None:
+    """The answer a response commits to, as written (not normalised); None when it gives none. aha's one
+    answer extractor: the math grader, the rule rewards and evaluation all read answers through it.
+
+    With `formal`, only an answer in the format a rule reward asks for counts (R1-Zero's accuracy reward):
+    `<answer>...</answer>` (a box inside it preferred) or the final `\\boxed{}`, after the reasoning; the
+    closing phrases, headings and bare numbers that follow are read only for free-form text (graders).
 
     >>> extract_answer("<think> maybe \\\\boxed{3} </think> The answer is \\\\boxed{4}.")
     '4'
     >>> extract_answer("<think> 2 + 2 = 4, so")  # cut off inside the reasoning: no answer
+    >>> extract_answer("<think> 2 + 2 </think> The answer is 4.", formal=True)  # no box, no answer element
     """
     response = _LEAKED_TOKENS.sub("", response[-MAX_RESPONSE_CHARS:])
     if "<think>" in response and "</think>" not in response:
@@ -143,8 +149,10 @@ def extract_answer(response: str) -> str | None:
     if tagged is not None:
         boxed = last_boxed(tagged)
         return boxed if boxed is not None else tagged
-    phrases = list(_PHRASES.finditer(text))
     boxed = final_boxed(text)
+    if formal:
+        return None if boxed is None else boxed[1]
+    phrases = list(_PHRASES.finditer(text))
     if boxed is not None and not _MINERVA.search(text, boxed[0]):
         return boxed[1]  # a box beats a later "the answer is": only Minerva's formal closing line overrides it
     gsm8k = _GSM8K.findall(text)

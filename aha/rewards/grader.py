@@ -21,7 +21,6 @@ Three stages, cheapest first:
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import subprocess
@@ -131,6 +130,7 @@ class GraderPool:
         self.timeout_s = timeout_s
         self._idle: list[_Worker] = []
         self._lock = threading.Lock()
+        self._cache = _Cache()  # symbolic verdicts of this pool's comparisons
         self.counts = {"timeout": 0, "error": 0}
 
     def _take(self) -> _Worker:
@@ -206,7 +206,7 @@ class GraderPool:
             if quick is not None:
                 grades.append(Grade("correct" if quick else "wrong", answer))
                 continue
-            cached = _SYMBOLIC_CACHE.get((answer, reference, comma))
+            cached = self._cache.get((answer, reference, comma))
             if cached is not None:
                 grades.append(Grade("correct" if cached else "wrong", answer))
                 continue
@@ -215,7 +215,7 @@ class GraderPool:
             grades.append(None)
         for (index, answer), task, (status, value) in zip(waiting, tasks, self._symbolic(tasks), strict=True):
             if status == "ok":
-                _SYMBOLIC_CACHE.put(task, bool(value))
+                self._cache.put(task, bool(value))
                 grades[index] = Grade("correct" if value else "wrong", answer)
             else:
                 if status in self.counts:
@@ -232,6 +232,12 @@ class GraderPool:
         for worker in idle:
             worker.close()
 
+    def __enter__(self) -> GraderPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 class _Cache:
     def __init__(self, size: int = 65536) -> None:
@@ -247,29 +253,15 @@ class _Cache:
             self.data[key] = value
 
 
-_SYMBOLIC_CACHE = _Cache()
-_DEFAULT: GraderPool | None = None
-_DEFAULT_LOCK = threading.Lock()
-
-
-def default_pool() -> GraderPool:
-    global _DEFAULT
-    with _DEFAULT_LOCK:
-        if _DEFAULT is None:
-            _DEFAULT = GraderPool(workers=1)
-            atexit.register(_DEFAULT.close)
-        return _DEFAULT
-
-
 def grade(response: str, reference: str) -> Grade:
-    """Grade one response against a reference answer (see `Grade.status`)."""
-    return default_pool().grade(response, reference)
+    """Grade one response against a reference answer (see `Grade.status`) on a pool of its own, started
+    only if the symbolic stage is needed and closed before returning; to grade many, keep one
+    `GraderPool` open (or use the `accuracy_math` reward)."""
+    with GraderPool(workers=1) as pool:
+        return pool.grade(response, reference)
 
 
 def grade_many(pairs: Iterable[tuple[str, str]], workers: int = 2) -> list[Grade]:
     """Grade many (response, reference) pairs with `workers` symbolic workers."""
-    pool = GraderPool(workers=workers)
-    try:
+    with GraderPool(workers=workers) as pool:
         return pool.grade_many(pairs)
-    finally:
-        pool.close()

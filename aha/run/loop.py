@@ -69,6 +69,11 @@ class StageTrainer(Protocol):
         """Plots and report of the finished run."""
         ...
 
+    def close(self) -> None:
+        """Release what the stage holds besides the model (its rewards' worker pools and sandboxes); called
+        when the run ends, finished or not."""
+        ...
+
 
 class RunConfig(Protocol):
     """The fields of a stage's config the shared run reads."""
@@ -150,29 +155,33 @@ def run_stage(
             log.warning("%s has no checkpoint yet: starting from step 1", directory.path)
             directory.create(to_dict(cfg))
         trainer, start = factory(load(cfg.model, device=cfg.device, dtype=cfg.dtype), directory), 0
-        for evaluation in trainer.evaluations():
-            evaluation.run(0)
-    history = directory.read("metrics.jsonl")
-    for step in range(start + 1, cfg.steps + 1):
-        metrics = trainer.step(step)
-        metrics["warnings"] = trainer.health(metrics, history)
-        history.append(metrics)
-        for note in metrics["warnings"]:
-            log.warning("step %d: %s", step, note)
-        if any(not math.isfinite(metrics.get(k, 0.0)) for k in ("loss", "grad_norm")):  # before the log: no NaN in JSON
-            raise AhaError(f"step {step}: training diverged ({'; '.join(metrics['warnings'])})")
-        directory.append("metrics.jsonl", metrics)
-        reason = trainer.stop_reason(metrics)
-        if reason is not None:
-            save(trainer, directory, step, cfg.keep_checkpoints)
-            raise AhaError(f"step {step}: stopped ({reason})")
-        for evaluation in trainer.evaluations():
-            if due(step, evaluation.every, cfg.steps):
-                metrics[evaluation.key] = evaluation.run(step)
-        if due(step, cfg.save_every, cfg.steps):
-            save(trainer, directory, step, cfg.keep_checkpoints)
-        if progress is not None:
-            progress(metrics)
-    trainer.finish(directory)
+    try:
+        if resumed is None:
+            for evaluation in trainer.evaluations():
+                evaluation.run(0)
+        history = directory.read("metrics.jsonl")
+        for step in range(start + 1, cfg.steps + 1):
+            metrics = trainer.step(step)
+            metrics["warnings"] = trainer.health(metrics, history)
+            history.append(metrics)
+            for note in metrics["warnings"]:
+                log.warning("step %d: %s", step, note)
+            if any(not math.isfinite(metrics.get(k, 0.0)) for k in ("loss", "grad_norm")):  # checked before the log:
+                raise AhaError(f"step {step}: training diverged ({'; '.join(metrics['warnings'])})")  # no NaN in JSON
+            directory.append("metrics.jsonl", metrics)
+            reason = trainer.stop_reason(metrics)
+            if reason is not None:
+                save(trainer, directory, step, cfg.keep_checkpoints)
+                raise AhaError(f"step {step}: stopped ({reason})")
+            for evaluation in trainer.evaluations():
+                if due(step, evaluation.every, cfg.steps):
+                    metrics[evaluation.key] = evaluation.run(step)
+            if due(step, cfg.save_every, cfg.steps):
+                save(trainer, directory, step, cfg.keep_checkpoints)
+            if progress is not None:
+                progress(metrics)
+        trainer.finish(directory)
+    finally:
+        trainer.close()
     evals = directory.read("eval.jsonl")
     return {"first": evals[0] if evals else None, "last": evals[-1] if evals else None, "run_dir": str(directory.path)}

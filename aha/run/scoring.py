@@ -1,12 +1,14 @@
 """Scoring sampled groups: every reward of the recipe (weighted once, in `combine`), the accuracy the run
-reports, the format rate, and any shaping of the total (DAPO's soft overlong punishment)."""
+reports, the format rate, and any shaping of the total (DAPO's soft overlong punishment). The scorer owns
+its configured rewards: it opens them on first use and closes them with `close` (the run closes it)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from aha.rewards import combine, get, get_batch
+from aha.rewards import build, combine
 from aha.run.prompts import Prompter
 from aha.types import Completion, Sample
 
@@ -24,20 +26,27 @@ class Scored:
 
 
 class Scorer:
-    """Scores groups with `rewards` ({name: weight}); `accuracy` names the reward reported as accuracy (also
-    when its weight is 0); `shaping(completion)` is added to each total."""
+    """Scores groups with `rewards` ({name: weight or {weight, settings...}}); `accuracy` names the reward
+    reported as accuracy (also when its weight is 0; the recipe's entry, settings included, when it has one);
+    `shaping(completion)` is added to each total."""
 
     def __init__(
         self,
-        rewards: dict[str, float],
+        rewards: Mapping[str, Any],
         accuracy: str,
         prompter: Prompter,
         shaping: Callable[[Completion], float] | None = None,
     ) -> None:
         self.rewards, self.accuracy, self.prompter, self.shaping = rewards, accuracy, prompter, shaping
-        self.combined = combine(rewards)
-        self.format = get("format")
-        get(accuracy)  # an unknown name fails here, before any model loads
+        self.combined = combine(rewards)  # unknown names and settings fail here, before any model loads
+        self.format = build("format")
+        self.accuracy_reward = None if accuracy in self.combined.rewards else build(accuracy)
+
+    def close(self) -> None:
+        """Close the rewards (worker pools, sandboxes); they open again if scoring goes on."""
+        self.combined.close()
+        if self.accuracy_reward is not None:
+            self.accuracy_reward.close()
 
     def score(self, samples: Sequence[Sample], groups: Sequence[list[Completion]]) -> list[Scored]:
         """Every completion of every group in one batch (rewards with a worker pool run once)."""
@@ -45,11 +54,11 @@ class Scorer:
         responses = [self.prompter.response(c.text) for _, c in flat]
         flat_samples = [sample for sample, _ in flat]
         results = self.combined.many(responses, flat_samples)
-        if self.accuracy in self.rewards:  # already computed (the code sandbox runs once, not twice)
+        if self.accuracy_reward is None:  # already computed (the code sandbox runs once, not twice)
             accuracy = [r.components[self.accuracy] for r in results]
         else:
-            accuracy = get_batch(self.accuracy)(responses, flat_samples)
-        formatted = [self.format(r, s) or 0.0 for r, s in zip(responses, flat_samples, strict=True)]
+            accuracy = self.accuracy_reward.score(responses, flat_samples)
+        formatted = [value or 0.0 for value in self.format.score(responses, flat_samples)]
         scored, offset = [], 0
         for sample, group in zip(samples, groups, strict=True):
             part = slice(offset, offset + len(group))

@@ -21,13 +21,13 @@ from typing import Any
 from aha.data.jsonl import write_record
 from aha.data.templates import get_template
 from aha.errors import ConfigError, DataError
-from aha.evaluation.benchmarks import SETS, get_benchmark, load_benchmark
+from aha.evaluation.benchmarks import get_benchmark, load_benchmark, set_fingerprint
 from aha.evaluation.fingerprint import claim, sha256_of
 from aha.evaluation.metrics import Estimate, cons_at_k, mean_with_stderr, pass_at_1, pass_at_k_over_problems
 from aha.files import write_text_atomically
 from aha.models import DEFAULT_MODEL
 from aha.ranges import COUNT, SEED, TEMPERATURE, TOP_P, out_of_range, raise_problems
-from aha.rewards import get_batch
+from aha.rewards import build
 from aha.rewards.code import require_sandbox
 
 
@@ -92,15 +92,13 @@ def resolve_model(spec: str) -> str:
 
 
 def extracted_answer(reward: str, response: str) -> str | None:
-    if reward in ("accuracy_math", "accuracy_numeric"):
-        from aha.rewards.grader import extract_answer
+    """The answer the benchmark's reward read, as written (None for code): the one extractor, in the formal
+    mode where the reward asks for a format (numeric accuracy, Countdown)."""
+    if reward not in ("accuracy_math", "accuracy_numeric", "countdown"):
+        return None
+    from aha.rewards.extraction import extract_answer
 
-        return extract_answer(response)
-    if reward == "countdown":
-        from aha.rewards.answers import after_reasoning, answer_tag
-
-        return answer_tag(after_reasoning(response))
-    return None
+    return extract_answer(response, formal=reward != "accuracy_math")
 
 
 def sampling_runs(cfg: EvalConfig) -> list[tuple[str, Any]]:
@@ -131,7 +129,7 @@ def fingerprint(cfg: EvalConfig, model_path: str) -> dict[str, Any]:
         "top_k": sampled.top_k,
         "max_new_tokens": sampled.max_new_tokens,
         "seed": sampled.seed,
-        "benchmarks": {name: sha256_of([SETS / get_benchmark(name).file]) for name in cfg.benchmarks},
+        "benchmarks": {name: set_fingerprint(name) for name in cfg.benchmarks},
     }
 
 
@@ -176,10 +174,9 @@ def sample_benchmark(cfg: EvalConfig, name: str, engine: Any, template: Any, tok
     bench = get_benchmark(name)
     samples = load_benchmark(name, cfg.limit)
     path = Path(cfg.out) / f"{name}.samples.jsonl"
-    grade = get_batch(bench.reward)
     records = read_records(path)
     done = {(r["id"], r["mode"], r["sample_index"]) for r in records}
-    with open(path, "a", encoding="utf-8") as handle:
+    with open(path, "a", encoding="utf-8") as handle, build(bench.reward) as reward:
         for mode, params in sampling_runs(cfg):
             todo = [(i, s) for i, s in enumerate(samples) if any((s.id, mode, j) not in done for j in range(params.n))]
             if not todo:
@@ -189,7 +186,7 @@ def sample_benchmark(cfg: EvalConfig, name: str, engine: Any, template: Any, tok
             for (_, sample), drawn in zip(todo, groups, strict=True):
                 group = [c for c in drawn if (sample.id, mode, c.sample_index) not in done]  # only what is missing
                 responses = [template.response(c.text) for c in group]
-                values = grade(responses, [sample] * len(group))
+                values = reward.score(responses, [sample] * len(group))
                 for completion, response, value in zip(group, responses, values, strict=True):
                     record = {
                         "id": sample.id,
@@ -240,13 +237,15 @@ def summarize(cfg: EvalConfig, name: str, records: list[dict[str, Any]]) -> dict
         if 1 < k <= cfg.samples:
             estimates[f"pass@{k}"] = pass_at_k_over_problems(correct, k)
     if bench.reward in ("accuracy_math", "accuracy_numeric") and cfg.samples > 1:
-        from aha.rewards.grader import default_pool
+        from aha.rewards.grader import GraderPool
 
-        def same(a: str, b: str) -> bool:
-            return default_pool().grade(f"\\boxed{{{a}}}", b).correct is True
+        with GraderPool(workers=1) as pool:
 
-        answers = [[r["answer"] for r in row] for row in rows]
-        estimates[f"cons@{cfg.samples}"] = cons_at_k(answers, [row[0]["reference"] for row in rows], same)
+            def same(a: str, b: str) -> bool:
+                return pool.grade(f"\\boxed{{{a}}}", b).correct is True
+
+            answers = [[r["answer"] for r in row] for row in rows]
+            estimates[f"cons@{cfg.samples}"] = cons_at_k(answers, [row[0]["reference"] for row in rows], same)
     greedy = sorted((r for r in records if r["mode"] == "greedy"), key=lambda r: order[r["id"]])
     if greedy:
         estimates["greedy"] = mean_with_stderr([float(bool(r["correct"])) for r in greedy])

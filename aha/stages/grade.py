@@ -19,8 +19,9 @@ from typing import Any
 from aha.data.jsonl import field, read_jsonl, write_record
 from aha.errors import ConfigError, DataError
 from aha.ranges import COUNT, check
-from aha.rewards import get
+from aha.rewards import Reward, build, settings_of
 from aha.rewards.code import require_sandbox
+from aha.rewards.math import VALUES, MathAccuracy
 from aha.types import Sample
 
 
@@ -55,24 +56,19 @@ def read_items(cfg: GradeConfig) -> list[tuple[str, Sample, dict[str, Any]]]:
     return items
 
 
-def score(name: str, responses: Sequence[str], samples: Sequence[Sample], workers: int) -> list[dict[str, Any]]:
-    """{"value": ..., and extra detail} per response for one reward, batched where the reward allows."""
-    if name == "accuracy_math":
-        from aha.rewards.grader import grade_many
+def configured(name: str, workers: int) -> Reward:
+    """Reward `name` with `workers` processes where it takes that setting (math grader, code sandbox)."""
+    return build(name, workers=workers) if "workers" in settings_of(name) else build(name)
 
-        grades = grade_many([(r, s.answer) for r, s in zip(responses, samples, strict=True)], workers=workers)
-        values = {True: 1.0, False: 0.0, None: None}
+
+def score(reward: Reward, responses: Sequence[str], samples: Sequence[Sample]) -> list[dict[str, Any]]:
+    """{"value": ..., and extra detail} per response for one reward, batched."""
+    if isinstance(reward, MathAccuracy):  # the grader's verdict too: status, extracted answer, detail
         return [
-            {"value": values[g.correct], "grade": {"status": g.status, "answer": g.answer, "detail": g.detail}}
-            for g in grades
+            {"value": VALUES[g.correct], "grade": {"status": g.status, "answer": g.answer, "detail": g.detail}}
+            for g in reward.grades(responses, samples)
         ]
-    if name in ("code", "code_fraction"):
-        from aha.rewards.code import score_many
-
-        scores = score_many(responses, samples, fraction=name == "code_fraction", workers=workers)
-        return [{"value": value} for value in scores]
-    fn = get(name)
-    return [{"value": fn(r, s)} for r, s in zip(responses, samples, strict=True)]
+    return [{"value": value} for value in reward.score(responses, samples)]
 
 
 def run(cfg: GradeConfig) -> dict[str, Any]:
@@ -83,11 +79,10 @@ def run(cfg: GradeConfig) -> dict[str, Any]:
     """
     if not cfg.rewards:
         raise ConfigError("give at least one --reward NAME")
-    for name in cfg.rewards:  # unknown names fail here, before any work
-        try:
-            get(name)
-        except KeyError as error:
-            raise ConfigError(f"--reward: {error.args[0]}") from error
+    try:  # unknown names fail here, before any work
+        rewards = {name: configured(name, cfg.workers) for name in cfg.rewards}
+    except KeyError as error:
+        raise ConfigError(f"--reward: {error.args[0]}") from error
     require_sandbox(cfg.rewards)
     source = Path(cfg.path)
     out = Path(cfg.out) if cfg.out else source.with_name(source.stem + ".graded.jsonl")
@@ -102,7 +97,10 @@ def run(cfg: GradeConfig) -> dict[str, Any]:
     try:
         with handle:
             responses, samples = [r for r, _, _ in items], [s for _, s, _ in items]
-            scored = {name: score(name, responses, samples, cfg.workers) for name in cfg.rewards}
+            scored = {}
+            for name, reward in rewards.items():
+                with reward:
+                    scored[name] = score(reward, responses, samples)
             for index, (_, _, record) in enumerate(items):
                 rewards = {name: _finite(scored[name][index]["value"]) for name in cfg.rewards}
                 extra = {k: v for name in cfg.rewards for k, v in scored[name][index].items() if k != "value"}

@@ -221,6 +221,9 @@ class Trainer:
         wall += sum(e["seconds"] for e in evals) + sum(b["seconds"] for b in benches)
         write_report(run_dir.path / "report.md", run_dir.config(), metrics, evals, wall, benches)
 
+    def close(self) -> None:
+        self.scorer.close()
+
 
 def preflight(cfg: GRPOConfig) -> GRPOConfig:
     """The model, token budgets and task data, checked before a run directory or a model exists."""

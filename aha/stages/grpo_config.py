@@ -4,6 +4,7 @@ paper values, where they come from; checked as a whole when the config is built.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from aha.algo.advantages import get as get_advantage
 from aha.devices import DTYPES
@@ -24,7 +25,7 @@ from aha.ranges import (
     raise_problems,
     registered,
 )
-from aha.rewards import get as get_reward
+from aha.rewards import problems as reward_problems
 from aha.run.benchmarks import BenchmarkEvalConfig
 from aha.run.prompts import PromptConfig
 from aha.tasks import TaskConfig
@@ -54,7 +55,6 @@ GRPO_RANGES = {  # GRPOConfig's numeric fields
     "eval_max_rows": COUNT,
     "seed": SEED,
 }
-WEIGHT = Range(float)  # a reward's weight: any finite number
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,7 +64,8 @@ class GRPOConfig:
     model: str = DEFAULT_MODEL
     task: TaskConfig = field(default_factory=TaskConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)
-    rewards: dict[str, float] = field(default_factory=lambda: {"accuracy_numeric": 1.0, "format": 0.5})
+    # {name: weight} or {name: {weight: w, setting: value}} (e.g. accuracy_math: {weight: 1, workers: 2})
+    rewards: dict[str, float | dict[str, Any]] = field(default_factory=lambda: {"accuracy_numeric": 1.0, "format": 0.5})
     accuracy_reward: str = "accuracy_numeric"  # reported as accuracy (also when its weight is 0)
     advantage: str = "group"  # group (paper) | batch_std | none (Dr.GRPO)
     advantage_eps: float = 1e-4
@@ -108,11 +109,7 @@ class GRPOConfig:
         problems: list[tuple[str, str] | None] = [*out_of_range(self, GRPO_RANGES)]
         if self.stage != "grpo":
             problems.append(("stage", f"stage={self.stage!r}: this config is the grpo stage's"))
-        for name, weight in self.rewards.items():
-            problems.append(registered(f"rewards.{name}", name, get_reward))
-            if not WEIGHT.holds(weight):
-                problems.append((f"rewards.{name}", f"rewards.{name}={weight!r} must be {WEIGHT}"))
-        problems.append(registered("accuracy_reward", self.accuracy_reward, get_reward))
+        problems.extend(reward_problems(self.rewards, self.accuracy_reward))
         problems.append(registered("advantage", self.advantage, get_advantage))
         if self.sampler_dtype is not None:
             problems.append(one_of("sampler_dtype", self.sampler_dtype, DTYPES))

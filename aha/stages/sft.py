@@ -28,20 +28,20 @@ from aha.errors import ConfigError
 from aha.learn.optim import OptimConfig, make_optimizer
 from aha.learn.sft import bins, mean_nll, sft_update
 from aha.models import DEFAULT_MODEL, LoadedModel
-from aha.ranges import COUNT, NON_NEGATIVE_INT, POSITIVE, SEED, Range, one_of, out_of_range, raise_problems, registered
-from aha.rewards import get as get_reward
+from aha.ranges import COUNT, NON_NEGATIVE_INT, POSITIVE, SEED, Range, one_of, out_of_range, raise_problems
+from aha.rewards import problems as reward_problems
 from aha.rollout.engine import Engine
 from aha.run.cursor import Cursor
 from aha.run.heldout import evaluate_held_out
 from aha.run.loop import Evaluation, run_stage
 from aha.run.prompts import PromptConfig, Prompter
 from aha.run.scoring import Scorer
+from aha.tasks.sets import get_set
 from aha.track.plots import plot_run
 from aha.track.report import write_sft_report
 from aha.track.run_dir import RunDir
 
 log = logging.getLogger(__name__)
-SETS = Path(__file__).resolve().parent.parent / "data" / "sets"
 SFT_RANGES = {  # SFTConfig's numeric fields
     "held_out": COUNT,
     "max_tokens": Range(int, 2),
@@ -60,8 +60,12 @@ SFT_RANGES = {  # SFTConfig's numeric fields
 
 
 def data_path(spec: str) -> Path:
-    """A data file: `set:NAME` is a set shipped with aha (aha/data/sets/NAME.jsonl), anything else a path."""
-    return SETS / f"{spec.removeprefix('set:')}.jsonl" if spec.startswith("set:") else Path(spec)
+    """A data file: `set:NAME:SPLIT` is a split of a shipped prompt set (`aha.tasks.sets`), anything else a
+    path. ConfigError for a set or split that does not exist."""
+    if not spec.startswith("set:"):
+        return Path(spec)
+    name, _, split = spec.removeprefix("set:").partition(":")
+    return get_set(name).path(split or "train")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,7 +73,7 @@ class SFTConfig:
     stage: str = "sft"  # recipes name their stage; this config is the sft stage's
     name: str = "sft"  # the recipe's name, shown in reports
     model: str = DEFAULT_MODEL
-    data: str = ""  # training JSONL: {prompt, response} or {messages}; `set:NAME` for a shipped set
+    data: str = ""  # training JSONL: {prompt, response} or {messages}; `set:NAME:SPLIT` for a shipped set
     held_out_data: str | None = None  # held-out JSONL: loss, and accuracy where records carry an "answer"
     held_out: int = 100  # its first N records
     max_tokens: int = 512  # an example is cut to this many tokens (reported, never silent)
@@ -85,7 +89,7 @@ class SFTConfig:
     save_every: int = 50  # steps between checkpoints; the last step is always saved
     keep_checkpoints: int = 2
     prompt: PromptConfig = field(default_factory=PromptConfig)  # held-out generation: the chat template
-    rewards: dict[str, float] = field(default_factory=lambda: {"format_readable": 1.0})  # held-out scoring
+    rewards: dict[str, float | dict[str, Any]] = field(default_factory=lambda: {"format_readable": 1.0})  # held-out
     accuracy_reward: str = "accuracy_numeric"  # reported as held-out accuracy
     max_new_tokens: int = 128  # held-out generation budget
     eval_max_rows: int = 256
@@ -98,14 +102,12 @@ class SFTConfig:
         if self.stage != "sft":
             problems.append(("stage", f"stage={self.stage!r}: this config is the sft stage's"))
         if not self.data:
-            problems.append(("data", "data: give the training JSONL (a path, or set:NAME for a shipped set)"))
+            problems.append(("data", "data: give the training JSONL (a path, or set:NAME:SPLIT for a shipped set)"))
         if self.pack_tokens < self.max_tokens:
             problems.append(
                 ("pack_tokens", f"pack_tokens={self.pack_tokens} must be >= max_tokens ({self.max_tokens})")
             )
-        for name in self.rewards:
-            problems.append(registered(f"rewards.{name}", name, get_reward))
-        problems.append(registered("accuracy_reward", self.accuracy_reward, get_reward))
+        problems.extend(reward_problems(self.rewards, self.accuracy_reward))
         if self.autocast is not None:
             problems.append(one_of("autocast", self.autocast, DTYPES))
         if self.dtype is not None:
@@ -121,8 +123,12 @@ def preflight(cfg: SFTConfig) -> SFTConfig:
     check_model("model", cfg.model, cfg.device, {"max_tokens": cfg.max_tokens, "max_new_tokens": cfg.max_new_tokens})
     files = [("data", cfg.data)] + ([("held_out_data", cfg.held_out_data)] if cfg.held_out_data else [])
     for name, spec in files:
-        if not data_path(spec).is_file():
-            raise ConfigError(f"{name}: {data_path(spec)}: no such file")
+        try:
+            path = data_path(spec)
+        except ConfigError as error:
+            raise ConfigError(f"{name}: {error}") from None
+        if not path.is_file():
+            raise ConfigError(f"{name}: {path}: no such file")
     records = sum(1 for _ in read_jsonl(data_path(cfg.data)))
     if cfg.steps:
         return cfg
@@ -216,6 +222,9 @@ class Trainer:
         plot_run(metrics, evals, run_dir.plots, panels=PANELS)
         wall = sum(m["time_training"] for m in metrics) + sum(e["seconds"] for e in evals)
         write_sft_report(run_dir.path / "report.md", run_dir.config(), metrics, evals, wall, str(self.truncation))
+
+    def close(self) -> None:
+        self.scorer.close()
 
 
 PANELS = (

@@ -1,28 +1,29 @@
-"""Tasks: prompt sets with reference answers, generated (arithmetic) or read from JSONL."""
+"""Tasks: the training and held-out prompts of a run, from the prompt-set registry (`aha.tasks.sets`): the
+arithmetic generator, a shipped set with train and test splits, or the user's JSONL files."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from aha.data.jsonl import field, read_jsonl
+from aha.data.jsonl import read_jsonl
 from aha.errors import ConfigError, DataError
 from aha.ranges import COUNT, SEED, out_of_range, raise_problems
+from aha.tasks.arithmetic import HELD_OUT_PREFIX, HELD_OUT_SEED
 from aha.types import Sample
 
-TASKS = ("arithmetic", "countdown", "gsm8k", "jsonl")
-SETS = Path(__file__).resolve().parent.parent / "data" / "sets"
-COUNTDOWN_PROMPT = (
-    "Using the numbers {nums}, create an equation that equals {target}. You can use +, -, * and / and each "
-    "number exactly once. Give the equation alone inside <answer> </answer>, for example <answer> (1 + 2) * 3 "
-    "</answer>."
-)
+
+def task_names() -> list[str]:
+    """arithmetic (generated), jsonl (the user's files), and every registered set with train and test splits."""
+    from aha.tasks.sets import PROMPT_SETS, get_set
+
+    shipped = [n for n in PROMPT_SETS if {"train", "test"} <= set(get_set(n).splits)]
+    return ["arithmetic", *shipped, "jsonl"]
 
 
 @dataclass(frozen=True, kw_only=True)
 class TaskConfig:
-    name: str = "arithmetic"  # arithmetic (generated) | countdown | gsm8k (shipped splits) | jsonl (files)
+    name: str = "arithmetic"  # arithmetic (generated) | a shipped set with splits (countdown, gsm8k) | jsonl
     difficulty: int = 2  # arithmetic: level in aha.tasks.arithmetic.DIFFICULTY
     train_size: int = 5000  # arithmetic: training prompts generated; shipped sets: at most this many
     path: str | None = None  # jsonl: training prompts
@@ -30,13 +31,13 @@ class TaskConfig:
     prompt_field: str = "prompt"
     answer_field: str = "answer"
     held_out: int = 200  # held-out prompts evaluated (the first ones of the held-out set)
-    held_out_seed: int = 1_000_003  # arithmetic: the held-out set is the same for every run seed
+    held_out_seed: int = HELD_OUT_SEED  # arithmetic: the held-out set is the same for every run seed
 
     def __post_init__(self) -> None:
         from aha.tasks.arithmetic import DIFFICULTY
 
-        if self.name not in TASKS:
-            raise ConfigError(f"task {self.name!r} is not one of {', '.join(TASKS)}")
+        if self.name not in task_names():
+            raise ConfigError(f"task {self.name!r} is not one of {', '.join(task_names())}")
         if self.name == "jsonl" and (self.path is None or self.held_out_path is None):
             raise ConfigError("task jsonl needs path and held_out_path")
         problems: list[tuple[str, str] | None] = [*out_of_range(self, TASK_RANGES)]
@@ -55,20 +56,18 @@ def build_task(cfg: TaskConfig, seed: int) -> tuple[list[Sample], list[Sample]]:
         from aha.tasks import arithmetic
 
         held = arithmetic.generate(
-            cfg.held_out, seed=cfg.held_out_seed, difficulty=cfg.difficulty, prefix="arith-held-out"
+            cfg.held_out, seed=cfg.held_out_seed, difficulty=cfg.difficulty, prefix=HELD_OUT_PREFIX
         )
         train = arithmetic.generate(
             cfg.train_size, seed=seed, difficulty=cfg.difficulty, exclude=frozenset(s.prompt for s in held)
         )
         return train, held
-    if cfg.name == "countdown":
-        train = countdown_samples(SETS / "countdown_train.jsonl")[: cfg.train_size]
-        held = countdown_samples(SETS / "countdown_test.jsonl")[: cfg.held_out]
-        return train, held
-    if cfg.name == "gsm8k":
-        train = load_samples(SETS / "gsm8k_train.jsonl", prompt_field="question")[: cfg.train_size]
-        held = load_samples(SETS / "gsm8k_test.jsonl", prompt_field="question")[: cfg.held_out]
-        return train, held
+    if cfg.name != "jsonl":  # a shipped set: its own prompts (the recipe's template states the format)
+        from aha.tasks.sets import get_set
+
+        prompt_set = get_set(cfg.name)
+        train = prompt_set.load("train", cfg.train_size, instruction=False)
+        return train, prompt_set.load("test", cfg.held_out, instruction=False)
     assert cfg.path is not None and cfg.held_out_path is not None
     fields = {"prompt_field": cfg.prompt_field, "answer_field": cfg.answer_field}
     train = load_samples(cfg.path, **fields)
@@ -87,42 +86,18 @@ def load_samples(
     Errors name the file, the line and the field: a missing or non-string prompt or answer, a duplicate id.
     Records without an id get "<file stem>/<line>".
     """
+    from aha.tasks.sets import plain_sample
+
     samples: list[Sample] = []
     seen: dict[str, int] = {}
     for line, record in read_jsonl(path):
-        prompt = field(record, prompt_field, str, path, line)
-        answer = record.get(answer_field)
-        if isinstance(answer, (int, float)) and not isinstance(answer, bool):
-            answer = str(answer)
-        if not isinstance(answer, str) or not answer.strip():
-            raise DataError(f"{path}:{line}: field {answer_field!r} must be a non-empty string or number")
+        sample = plain_sample(record, Path(path), line, prompt_field=prompt_field, answer_field=answer_field)
         sample_id = str(record.get(id_field, f"{Path(path).stem}/{line}"))
         if sample_id in seen:
             raise DataError(f"{path}:{line}: duplicate {id_field} {sample_id!r} (first on line {seen[sample_id]})")
         seen[sample_id] = line
         meta = {k: v for k, v in record.items() if k not in (prompt_field, answer_field, id_field)}
-        samples.append(Sample(id=sample_id, prompt=prompt, answer=answer, meta=meta))
+        samples.append(Sample(id=sample_id, prompt=sample.prompt, answer=sample.answer, meta=meta))
     if not samples:
         raise DataError(f"{path}: no records")
     return samples
-
-
-def countdown_sample(record: dict[str, Any], path: str | Path, line: int) -> Sample:
-    """One Countdown task (nums, target) as a sample whose prompt states the rules; meta keeps the numbers,
-    the target and the reference solution. The one reader of Countdown records: training and the shipped
-    benchmark both use it."""
-    nums = field(record, "nums", list, path, line)
-    target = field(record, "target", int, path, line)
-    if not nums or not all(type(n) is int for n in nums):
-        raise DataError(f"{path}:{line}: field 'nums' must be a non-empty list of integers")
-    return Sample(
-        id=str(record.get("id", f"countdown/{line}")),
-        prompt=COUNTDOWN_PROMPT.format(nums=nums, target=target),
-        answer=str(target),
-        meta={"nums": nums, "target": target, "solution": record.get("solution")},
-    )
-
-
-def countdown_samples(path: str | Path) -> list[Sample]:
-    """Every Countdown task of a JSONL file (`countdown_sample`)."""
-    return [countdown_sample(record, path, line) for line, record in read_jsonl(path)]

@@ -47,6 +47,10 @@ def evaluate(numbers: list[int], operators: list[str]) -> int:
     return terms[0] + sum(sign * term for sign, term in zip(signs, terms[1:], strict=True))
 
 
+HELD_OUT_SEED = 1_000_003  # the held-out sums are the same for every run seed
+HELD_OUT_PREFIX = "arith-held-out"
+
+
 def generate(
     count: int, *, seed: int, difficulty: int = 2, exclude: frozenset[str] = frozenset(), prefix: str = "arith"
 ) -> list[Sample]:

@@ -182,16 +182,18 @@ def test_fuzz_read_jsonl_on_raw_bytes(tmp_path, content):
 )
 def test_fuzz_the_readers_of_user_files(tmp_path, records, ensure_ascii):
     """grade's input, generate's prompt files, task files and Countdown files: records or a DataError."""
+    from aha.data.jsonl import read_jsonl
     from aha.stages.generate import GenerateConfig, read_prompts
     from aha.stages.grade import GradeConfig, read_items
-    from aha.tasks import countdown_samples, load_samples
+    from aha.tasks import load_samples
+    from aha.tasks.sets import countdown_sample
 
     content = b"\n".join(_line(r, ensure_ascii) for r in records)
     readers = [
         lambda p: read_items(GradeConfig(path=str(p), rewards=("format",))),
         lambda p: read_prompts(GenerateConfig(prompts=str(p))),
         lambda p: load_samples(p),
-        lambda p: countdown_samples(p),
+        lambda p: [countdown_sample(record, p, line) for line, record in read_jsonl(p)],
     ]
     for read in readers:
         _check_reader(tmp_path / "user.jsonl", content, read)

@@ -13,13 +13,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aha.rewards import build
 from aha.rewards import code as code_rewards
-from aha.rewards.code import code, code_fraction, extract_program, score_many
+from aha.rewards.code import extract_program, score_many
 from aha.sandbox import SandboxLimits
 from aha.types import Sample
 from tests.sandbox.forked import in_child
 
 FAST = SandboxLimits(wall_s=1.5, cpu_s=1.5, memory_mb=256, max_processes=16)
+
+
+def code(response: str, sample: Sample) -> float | None:
+    """The `code` reward on one response, its sandbox opened and closed for it."""
+    with build("code") as reward:
+        return reward(response, sample)
+
+
+def code_fraction(response: str, sample: Sample) -> float | None:
+    with build("code_fraction") as reward:
+        return reward(response, sample)
 
 
 def fenced(program: str, reasoning: str = "Let me think.") -> str:
@@ -114,6 +126,23 @@ def test_score_many_keeps_order_and_marks_uncheckable_samples():
     samples = [ADD, ADD, ADD, no_tests, HUMANEVAL]
     assert score_many(responses, samples, workers=3) == [1.0, 0.0, 0.0, None, 1.0]
     assert score_many(responses[:2], samples[:2], fraction=True) == [1.0, pytest.approx(1 / 3)]
+
+
+def test_the_reward_keeps_one_sandbox_across_batches_and_its_settings_reach_the_limits():
+    reward = build("code_fraction", workers=2, wall_s=2.0, cpu_s=1.0, memory_mb=256)
+    assert reward.sandbox is None  # configured, not opened
+    right = fenced("def add(a, b):\n    return a + b")
+    positive_only = fenced("def add(a, b):\n    return max(a + b, 0)")
+    with reward:
+        sandbox = reward.sandbox
+        assert sandbox is not None and sandbox.workers == 2
+        assert (sandbox.limits.wall_s, sandbox.limits.cpu_s, sandbox.limits.memory_mb) == (2.0, 1.0, 256)
+        assert reward.score([right, "no code"], [ADD, ADD]) == [1.0, 0.0]
+        assert reward.score([positive_only], [ADD]) == [pytest.approx(2 / 3)]  # add(-1, -1) fails
+        busy = fenced("def add(a, b):\n    while True:\n        pass")
+        assert reward.score([busy], [ADD]) == [0.0]  # the cpu limit of 1 s stops it
+        assert reward.sandbox is sandbox  # one sandbox for every batch
+    assert reward.sandbox is None
 
 
 FUZZ_ALPHABET = list("```python\n</think>def f(x): return assert print(input()) 0123456789+-*/=()[]{}:'\"\\#\t ")

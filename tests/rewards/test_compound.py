@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aha.rewards.compound import assignment_groups, system_of_equations, vector_entries
-from aha.rewards.grader import grade
+from tests.rewards.shared import grade
 
 
 def test_parts_are_found_only_in_answers_made_of_them():

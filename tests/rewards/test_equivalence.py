@@ -7,7 +7,7 @@ from fractions import Fraction
 import pytest
 
 from aha.rewards.equivalence import normalize, rounded_from
-from aha.rewards.grader import grade
+from tests.rewards.shared import grade
 
 
 def test_a_decimal_reads_as_the_exact_value_rounded_or_cut_toward_zero():

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from aha.rewards import grader
 from aha.rewards.equivalence import Normalized, normalize, to_number
-from aha.rewards.grader import GraderPool, extract_answer, grade
+from aha.rewards.grader import GraderPool, extract_answer
+from tests.rewards.shared import grade
 
 
 @pytest.mark.parametrize(
@@ -296,7 +297,7 @@ def test_timeout_is_reported_and_the_pool_recovers():
 
 def test_grading_works_outside_the_main_thread():
     results = []
-    thread = threading.Thread(target=lambda: results.append(grade("\\boxed{\\sqrt{8}}", "2\\sqrt{2}")))
+    thread = threading.Thread(target=lambda: results.append(grader.grade("\\boxed{\\sqrt{8}}", "2\\sqrt{2}")))
     thread.start()
     thread.join(60)
     assert [g.correct for g in results] == [True]

@@ -1,4 +1,4 @@
-"""Math accuracy (first version, on math-verify): equivalence, the answer after the reasoning, bad input."""
+"""Math accuracy: equivalence, the answer after the reasoning, bad input, the reward's settings and lifecycle."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aha.rewards import get
 from aha.rewards import math as math_rewards
 from aha.types import Sample
+from tests.rewards.shared import MATH
 
 
 def _sample(answer):
@@ -30,11 +30,11 @@ def _sample(answer):
     ],
 )
 def test_math_accuracy(response, answer, score):
-    assert get("accuracy_math")(response, _sample(answer)) == score
+    assert MATH(response, _sample(answer)) == score
 
 
 def test_unparseable_reference_is_none():
-    assert get("accuracy_math")("\\boxed{1}", _sample("\\")) is None
+    assert MATH("\\boxed{1}", _sample("\\")) is None
 
 
 def test_docstring_example():
@@ -44,5 +44,26 @@ def test_docstring_example():
 @settings(max_examples=100, deadline=5000)
 @given(st.text(alphabet=st.sampled_from(list("\\{}boxedfracsqrt^_0123456789.+-=()<>/answer $,")), max_size=80))
 def test_math_accuracy_never_raises(text):
-    assert get("accuracy_math")(f"<answer>{text}</answer>", _sample("\\frac{1}{2}")) in (0.0, 1.0)
-    assert get("accuracy_math")(f"\\boxed{{{text}}}", _sample("12")) in (0.0, 1.0)
+    assert MATH(f"<answer>{text}</answer>", _sample("\\frac{1}{2}")) in (0.0, 1.0)
+    assert MATH(f"\\boxed{{{text}}}", _sample("12")) in (0.0, 1.0)
+
+
+def test_settings_are_checked_and_the_pool_lives_with_the_reward():
+    from aha.errors import ConfigError
+    from aha.rewards import build
+
+    with pytest.raises(ValueError, match="has no setting 'threads'; its settings: workers, timeout_s"):
+        build("accuracy_math", threads=2)
+    with pytest.raises(ConfigError, match="workers=0"):
+        build("accuracy_math", workers=0)
+    reward = build("accuracy_math", workers=2, timeout_s=3.0)
+    assert reward.pool is None  # built, not opened: configuring costs nothing
+    with reward:
+        assert reward.score(["\\boxed{\\sqrt{8}}", "\\boxed{3}"], [_sample("2\\sqrt{2}")] * 2) == [1.0, 0.0]
+        pool = reward.pool
+        assert pool is not None and pool.size == 2 and pool.timeout_s == 3.0
+        reward.score(["\\boxed{x^2}"], [_sample("x \\cdot x")])
+        assert reward.pool is pool  # one pool for every batch
+        workers = [w.process for w in pool._idle]
+        assert workers and all(p.poll() is None for p in workers)
+    assert reward.pool is None and all(p.wait(timeout=10) is not None for p in workers)  # closed: workers gone

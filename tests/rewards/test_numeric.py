@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import sympy
 
-from aha.rewards.grader import grade
 from aha.rewards.numeric import constants_equal, real_roots, sampled_verdict
+from tests.rewards.shared import grade
 
 x, y = sympy.symbols("x y")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from aha.rewards.grader import grade
 from aha.rewards.plaintext import closing, latex_from_plain
+from tests.rewards.shared import grade
 
 
 @pytest.mark.parametrize(

@@ -8,10 +8,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aha.rewards import REWARDS, combine, get, register
-from aha.rewards.answers import final_answer, last_boxed
+from aha.rewards import (
+    REWARDS,
+    FunctionReward,
+    Reward,
+    RewardEntry,
+    build,
+    combine,
+    entries,
+    get,
+    problems,
+    register,
+    register_reward,
+    settings_of,
+)
+from aha.rewards.answers import last_boxed
 from aha.rewards.arithmetic import parse_number
+from aha.rewards.extraction import extract_answer
 from aha.types import Sample
+from tests.rewards.shared import MATH
 
 S = Sample(id="t", prompt="What is 7 * 8?", answer="56")
 
@@ -52,10 +67,12 @@ def test_partial_format_credit_counts_tags_in_order():
         ("<answer> \\boxed{56} </answer>", "56"),
         ("<answer> 56 </answer>", "56"),
         ("\\boxed{unclosed", None),
+        ("<think> 7 * 8 </think> The answer is 56.", None),  # a phrase is no committed format
+        ("<think> 7 * 8 = \\boxed{56}", None),  # cut off inside the reasoning
     ],
 )
-def test_final_answer_extraction(response, answer):
-    assert final_answer(response) == answer
+def test_formal_extraction_reads_only_the_committed_format(response, answer):
+    assert extract_answer(response, formal=True) == answer
 
 
 def test_last_boxed_handles_nested_braces():
@@ -113,6 +130,7 @@ FUZZ_SAMPLE = Sample(
     meta={"nums": [7, 8, 1], "target": 56, "test_list": ["assert f(1) == 1"], "language": "en"},
 )
 FUZZ_ALPHABET = list("<>/\\{}thinkanswerboxedfrac 0123456789.,-+*()=$%:^_\n答案是１２。")
+FUZZ_REWARDS: dict = {}
 TIME_LIMIT_S = {"accuracy_math": 6.0}  # the grader's worker time limit plus a margin; others: 1 s
 
 
@@ -125,8 +143,10 @@ def test_no_reward_raises_or_overruns_on_arbitrary_text(text):
     for name in sorted(REWARDS):
         if name.startswith("test_") or name.startswith("code"):
             continue  # rewards registered by other tests; the code rewards have their own fuzz test
+        if name not in FUZZ_REWARDS:  # one configured reward each for the whole test (one grader pool)
+            FUZZ_REWARDS[name] = MATH if name == "accuracy_math" else get(name)
         start = time.perf_counter()
-        value = get(name)(text, FUZZ_SAMPLE)
+        value = FUZZ_REWARDS[name](text, FUZZ_SAMPLE)
         assert value is None or 0.0 <= value <= 1.0, name
         assert time.perf_counter() - start < TIME_LIMIT_S.get(name, 1.0), name
 
@@ -142,9 +162,7 @@ def test_docstring_examples_run():
         assert result.attempted > 0 and result.failed == 0
 
 
-def test_batch_forms_equal_the_single_forms():
-    from aha.rewards import get_batch
-
+def test_a_batch_equals_one_by_one():
     math_sample = Sample(id="m", prompt="", answer="\\frac{1}{2}")
     code_sample = Sample(id="c", prompt="", answer="", meta={"test_list": ["assert f(2) == 4", "assert f(0) == 1"]})
     cases = {
@@ -156,8 +174,61 @@ def test_batch_forms_equal_the_single_forms():
         "format": (["<think> a </think> <answer> 1 </answer>", "x"], S),
     }
     for name, (responses, sample) in cases.items():
-        samples = [sample] * len(responses)
-        assert get_batch(name)(responses, samples) == [get(name)(r, sample) for r in responses], name
-    scorer = combine({"accuracy_math": 1.0, "format_tags": 0.5})
-    responses = cases["accuracy_math"][0]
-    assert scorer.many(responses, [math_sample] * 4) == [scorer(r, math_sample) for r in responses]
+        with build(name) as reward:
+            assert reward.score(responses, [sample] * len(responses)) == [reward(r, sample) for r in responses], name
+    with combine({"accuracy_math": 1.0, "format_tags": 0.5}) as scorer:
+        responses = cases["accuracy_math"][0]
+        assert scorer.many(responses, [math_sample] * 4) == [scorer(r, math_sample) for r in responses]
+
+
+def test_recipe_entries_carry_weights_and_settings_and_fail_in_one_line():
+    found = entries({"format": 0.5, "accuracy_math": {"weight": 1, "workers": 2, "timeout_s": 3}})
+    assert found == [RewardEntry("format", 0.5), RewardEntry("accuracy_math", 1.0, {"workers": 2, "timeout_s": 3})]
+    assert settings_of("accuracy_math") == {"workers": 1, "timeout_s": 5.0} and settings_of("format") == {}
+    bad = {
+        "format": ({"weight": 1, "strict": True}, "rewards.format: reward 'format' has no setting 'strict'"),
+        "accuracy_math": ({"workers": 2}, "rewards.accuracy_math: give a finite number as its weight, not None"),
+        "code": ({"weight": 1, "memory_mb": 0}, "rewards.code: memory_mb=0 must be"),
+        "nope": (1.0, "rewards.nope: unknown reward 'nope'; known: accuracy_math"),
+    }
+    for name, (value, message) in bad.items():
+        with pytest.raises(ValueError) as error:
+            entries({name: value})
+        assert str(error.value).startswith(message) and "\n" not in str(error.value), str(error.value)
+    assert problems({"format": float("nan")}, "nope") == [
+        ("rewards.format", "rewards.format: give a finite number as its weight, not nan"),
+        ("accuracy_reward", "accuracy_reward: unknown reward 'nope'; known: " + ", ".join(REWARDS)),
+    ]
+
+
+def test_combined_opens_and_closes_each_reward_once_per_lifecycle():
+    events = []
+
+    class Counting(Reward):
+        def __init__(self, label: str = "x") -> None:
+            self.label, self.opened = label, False
+
+        def open(self) -> None:
+            if not self.opened:
+                self.opened = True
+                events.append(("open", self.label))
+
+        def close(self) -> None:
+            if self.opened:
+                self.opened = False
+                events.append(("close", self.label))
+
+        def score(self, responses, samples):
+            self.open()
+            events.append(("score", len(responses)))
+            return [float(len(r)) for r in responses]
+
+    if "test_counting" not in REWARDS:
+        register_reward("test_counting")(Counting)
+    combined = combine({"test_counting": {"weight": 2.0, "label": "a"}, "format": 1.0})
+    assert events == []  # configured, nothing opened
+    with combined:
+        assert [s.total for s in combined.many(["ab", "abc"], [S, S])] == [4.0, 6.0]
+        combined.many(["a"], [S])
+    assert events == [("open", "a"), ("score", 2), ("score", 1), ("close", "a")]
+    assert isinstance(combined.rewards["format"], FunctionReward)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from aha.rewards.grader import grade
+from tests.rewards.shared import grade
 
 
 @pytest.mark.parametrize(

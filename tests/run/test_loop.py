@@ -62,6 +62,12 @@ class CountingStage:
     def finish(self, run_dir):
         (run_dir.path / "report.md").write_text("done")
 
+    def close(self):
+        CLOSED.append(self.run_dir.path.name)
+
+
+CLOSED: list[str] = []  # run directories whose stage was closed, in order
+
 
 def run(cfg, path, resume=False):
     return run_stage(cfg, path, lambda: lambda loaded, d: CountingStage(cfg, d, loaded), resume_run=resume)
@@ -95,6 +101,7 @@ def test_a_stop_reason_saves_then_stops_and_divergence_stops(tiny_llama_dir, tmp
     assert [p.name for p in RunDir(tmp_path / "stop").complete_checkpoints()] == ["step-000002"]
     with pytest.raises(AhaError, match="step 3: training diverged"):
         run(CountingConfig(model=str(tiny_llama_dir), nan_at=3), tmp_path / "nan")
+    assert CLOSED[-2:] == ["stop", "nan"]  # a run that ends in an error still closes its stage (its rewards)
 
 
 def test_a_run_that_never_started_is_rerun_in_its_directory(tmp_path, tiny_llama_dir):

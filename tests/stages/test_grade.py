@@ -101,7 +101,7 @@ def test_unreadable_input_is_one_line_and_leaves_nothing(tmp_path, capsys, conte
 
 
 def test_a_reward_without_a_finite_value_is_written_as_null(tmp_path, monkeypatch):
-    def score(name, responses, samples, workers):
+    def score(reward, responses, samples):
         return [{"value": v} for v in (float("nan"), float("inf"), 0.5)]
 
     monkeypatch.setattr("aha.stages.grade.score", score)

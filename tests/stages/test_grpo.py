@@ -332,13 +332,13 @@ def test_bad_config_values_are_reported():
 @pytest.mark.parametrize("name", ["r1zero-arith", "r1zero-countdown", "r1zero-gsm8k", "arith-boxed"])
 def test_shipped_recipes_load_and_name_registered_rewards(name):
     from aha import recipes
-    from aha.rewards import get
+    from aha.rewards import entries, factory
 
     cfg = load_config(GRPOConfig, recipes.find(name))
     assert cfg.name == name and cfg.prompt.examples
     assert ("format_tags" in cfg.rewards) == name.startswith("r1zero")  # R1-Zero recipes give partial format credit
-    for reward in [*cfg.rewards, cfg.accuracy_reward]:
-        get(reward)
+    assert [entry.name for entry in entries(cfg.rewards)] == list(cfg.rewards)
+    factory(cfg.accuracy_reward)
     assert json.loads(json.dumps(cfg.rewards)) == cfg.rewards
 
 
