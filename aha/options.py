@@ -152,10 +152,12 @@ def check_recipe(cfg: Any) -> None:
     build_task(cfg.task, cfg.seed)  # the prompts are read again by the run, in a fraction of a second
 
 
-def recipe_and_overrides(recipe: str, overrides: list[str]) -> tuple[str, tuple[str, ...]]:
+def recipe_and_overrides(
+    recipe: str, overrides: list[str], default: str = "r1zero-arith"
+) -> tuple[str, tuple[str, ...]]:
     """`aha bench grpo-step steps=5` means the default recipe with an override."""
     if "=" in recipe:
-        return "r1zero-arith", (recipe, *overrides)
+        return default, (recipe, *overrides)
     return recipe, tuple(overrides)
 
 

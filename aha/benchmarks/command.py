@@ -59,6 +59,20 @@ def add_bench_commands(commands: Any) -> None:
     )
     bench_step.add_argument("--json", action="store_true", help="print the figures as one JSON line")
     bench_step.set_defaults(func=_bench_grpo_step)
+    bench_sft = benches.add_parser(
+        "sft",
+        help="aha's SFT update vs TRL's SFTTrainer: loss curves and trained tokens/s",
+        description="aha's SFT stage and TRL's SFTTrainer on the same weights, records, order and settings "
+        "(fp32), one after the other in this process: both loss curves, their largest difference, and trained "
+        "tokens/s; needs TRL (pip install -e '.[bench]'), unless --no-trl.",
+    )
+    bench_sft.add_argument("recipe", nargs="?", default="sft-think-arith", help="recipe (default: sft-think-arith)")
+    bench_sft.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides")
+    bench_sft.add_argument("--steps", type=COUNT.parse, default=50, help="optimiser steps per side (default 50)")
+    bench_sft.add_argument("--no-trl", action="store_true", help="time aha only")
+    bench_sft.add_argument("--plot", metavar="PNG", default=None, help="write both loss curves to this PNG file")
+    bench_sft.add_argument("--json", action="store_true", help="print the figures as one JSON line")
+    bench_sft.set_defaults(func=_bench_sft)
     bench_train = benches.add_parser(
         "train", help="training forward+backward tokens/s and share of the matmul peak, measured in the same run"
     )
@@ -121,6 +135,21 @@ def _bench_grpo_step(args: argparse.Namespace) -> int:
         print(f"  aha {row['aha_seconds_per_step']:>7.2f} s/step {row['aha_tokens_per_s']:>7.1f} completion tokens/s")
         if "step_ratio" in row:
             print(f"  ratio aha / TRL: {row['step_ratio']:.2f}x per step, {row['tokens_ratio']:.2f}x tokens/s")
+    return 0
+
+
+def _bench_sft(args: argparse.Namespace) -> int:
+    from aha.benchmarks.sft import SFTBenchConfig, plot, recipe_config, run, summary
+
+    recipe, overrides = options.recipe_and_overrides(args.recipe, args.overrides, default="sft-think-arith")
+    cfg = SFTBenchConfig(recipe=recipe, overrides=overrides, steps=args.steps, trl=not args.no_trl)
+    if args.plot:
+        options.check_output_file("--plot", args.plot)
+    recipe_config(cfg)  # the recipe's model and data, checked before any model loads
+    result = run(cfg)
+    if args.plot:
+        plot(result, args.plot)
+    print(json.dumps(result) if args.json else summary(result))
     return 0
 
 

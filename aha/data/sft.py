@@ -55,7 +55,8 @@ class Truncation:
         return f"{self.examples} examples cut to fit, {self.tokens} trained tokens lost ({self.share:.1%})"
 
 
-def _messages(record: dict[str, Any], path: Path, line: int) -> list[dict[str, str]]:
+def record_messages(record: dict[str, Any], path: Path, line: int) -> list[dict[str, str]]:
+    """The conversation of one record (either shape), checked; errors name the file and line."""
     if "messages" in record:
         messages = field(record, "messages", list, path, line)
         for index, message in enumerate(messages):
@@ -107,7 +108,7 @@ def read_examples(path: str | Path, tokenizer: Any, max_tokens: int) -> tuple[li
     path = Path(path)
     for line, record in read_jsonl(path):
         where = f"{path}:{line}"
-        tokens, trained = render(_messages(record, path, line), tokenizer, where)
+        tokens, trained = render(record_messages(record, path, line), tokenizer, where)
         total += sum(trained)
         if len(tokens) > max_tokens:
             cut += 1
@@ -137,7 +138,7 @@ def answer_samples(path: str | Path) -> list[Sample]:
     for line, record in read_jsonl(path):
         if "answer" not in record:
             continue
-        messages = _messages(record, Path(path), line)
+        messages = record_messages(record, Path(path), line)
         users = [m for m in messages if m["role"] == "user"]
         if not users:
             raise DataError(f"{path}:{line}: a record with an answer needs a user turn to ask it")
