@@ -14,6 +14,12 @@ def _number(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+def mean(records: list[dict[str, Any]], key: str) -> float | None:
+    """The mean of `key` over the records that have a value for it; None when none has."""
+    values = [r[key] for r in records if r.get(key) is not None]
+    return sum(values) / len(values) if values else None
+
+
 def write_report(
     path: Path,
     config: dict[str, Any],
@@ -24,10 +30,6 @@ def write_report(
 ) -> Path:
     first, last = (evals[0], evals[-1]) if evals else ({}, {})
     early, late = metrics[:5], metrics[-5:]
-
-    def mean(records: list[dict[str, Any]], key: str) -> float | None:
-        values = [r[key] for r in records if r.get(key) is not None]
-        return sum(values) / len(values) if values else None
 
     warnings = [w for r in metrics for w in r.get("warnings", [])]
     lines = [
@@ -96,10 +98,6 @@ def write_sft_report(
     """report.md of a supervised fine-tuning run: data, held-out loss, accuracy and format, training loss."""
     first, last = (evals[0], evals[-1]) if evals else ({}, {})
     early, late = metrics[:5], metrics[-5:]
-
-    def mean(records: list[dict[str, Any]], key: str) -> float | None:
-        values = [r[key] for r in records if r.get(key) is not None]
-        return sum(values) / len(values) if values else None
 
     trained = sum(m.get("tokens", 0.0) for m in metrics)
     lines = [
