@@ -18,6 +18,7 @@ Rule rewards without settings are plain functions, `fn(response, sample) -> floa
 from __future__ import annotations
 
 import inspect
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from math import isfinite
@@ -30,20 +31,24 @@ from aha.types import Sample
 RewardFn = Callable[[str, Sample], "float | None"]
 
 
-class Reward:
+class Reward(ABC):
     """A configured reward (see the module's docstring). Subclasses take their settings as keyword
     arguments of `__init__` (checked there: a bad value raises ValueError) and implement `score`."""
 
     name = ""
 
     def open(self) -> None:
-        """Acquire what scoring needs (processes, a model); called again, it does nothing."""
+        """Acquire what scoring needs (processes, a model); called again, it does nothing. A rule reward has
+        nothing to acquire."""
+        return None
 
     def close(self) -> None:
         """Release it; the reward may be opened again afterwards."""
+        return None
 
+    @abstractmethod
     def score(self, responses: Sequence[str], samples: Sequence[Sample]) -> list[float | None]:
-        raise NotImplementedError
+        """One value per response (None: the sample's reference cannot be checked); opens the reward if needed."""
 
     def __call__(self, response: str, sample: Sample) -> float | None:
         return self.score([response], [sample])[0]
