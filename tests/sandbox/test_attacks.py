@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 
+import aha
 from aha.rewards.code import score_many
 from aha.sandbox import UID_BASE, SandboxLimits, cgroup, check_isolation
 from aha.types import Sample
@@ -431,7 +432,20 @@ def runner(request: pytest.FixtureRequest) -> Runner:
             pytest.skip("the suite does not run as root")
         return Runner("root", 0, 0, Path(pwd.getpwuid(0).pw_dir))
     entry = _ensure_user() if ROOT else pwd.getpwuid(os.geteuid())  # as an ordinary user: that user
+    if ROOT:
+        closed = _closed_to_others(Path(aha.__file__).parent / "sandbox" / "launcher.py")
+        if closed is not None:  # e.g. a clone in `mktemp -d` (mode 0700): no other user could run aha from it
+            pytest.skip(f"the user suite needs a checkout other users can read; {closed} is mode 0700-like")
     return Runner(entry.pw_name, entry.pw_uid, entry.pw_gid, Path(entry.pw_dir))
+
+
+def _closed_to_others(path: Path) -> Path | None:
+    """The first directory above `path` that other users cannot enter, or `path` itself if they cannot read
+    it; None when the path is open to them."""
+    for directory in reversed(path.parents):
+        if not directory.stat().st_mode & 0o001:
+            return directory
+    return None if path.stat().st_mode & 0o004 else path
 
 
 @pytest.fixture(scope="module")
