@@ -28,7 +28,8 @@ class Scored:
 class Scorer:
     """Scores groups with `rewards` ({name: weight or {weight, settings...}}); `accuracy` names the reward
     reported as accuracy (also when its weight is 0; the recipe's entry, settings included, when it has one);
-    `shaping(completion)` is added to each total."""
+    `shaping(completion)` is added to each total; `format_reward` names the reward whose rate is reported
+    (R1-Zero's strict format by default)."""
 
     def __init__(
         self,
@@ -36,10 +37,11 @@ class Scorer:
         accuracy: str,
         prompter: Prompter,
         shaping: Callable[[Completion], float] | None = None,
+        format_reward: str = "format",
     ) -> None:
         self.rewards, self.accuracy, self.prompter, self.shaping = rewards, accuracy, prompter, shaping
         self.combined = combine(rewards)  # unknown names and settings fail here, before any model loads
-        self.format = build("format")
+        self.format = build(format_reward)  # the format the run's format rate counts
         self.accuracy_reward = None if accuracy in self.combined.rewards else build(accuracy)
 
     def close(self) -> None:

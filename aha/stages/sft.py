@@ -164,7 +164,7 @@ class Trainer:
         self.optimizer, self.scheduler = make_optimizer(loaded.model, cfg.optim, cfg.steps)
         self.cursor = Cursor(len(self.examples), cfg.seed)
         self.prompter = Prompter(cfg.prompt, tokenizer)
-        self.scorer = Scorer(cfg.rewards, cfg.accuracy_reward, self.prompter)
+        self.scorer = Scorer(cfg.rewards, cfg.accuracy_reward, self.prompter, format_reward="format_readable")
         self.engine = Engine(loaded.model, tokenizer, loaded.eos_token_ids, max_rows=cfg.eval_max_rows)
 
     def step(self, step: int) -> dict[str, Any]:
