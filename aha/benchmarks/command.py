@@ -70,6 +70,11 @@ def add_bench_commands(commands: Any) -> None:
     bench_sft.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides")
     bench_sft.add_argument("--steps", type=COUNT.parse, default=50, help="optimiser steps per side (default 50)")
     bench_sft.add_argument("--no-trl", action="store_true", help="time aha only")
+    bench_sft.add_argument(
+        "--trl-default-malloc",
+        action="store_true",
+        help="run TRL under glibc's malloc defaults (by default both sides keep freed memory, as aha sft does)",
+    )
     bench_sft.add_argument("--plot", metavar="PNG", default=None, help="write both loss curves to this PNG file")
     bench_sft.add_argument("--json", action="store_true", help="print the figures as one JSON line")
     bench_sft.set_defaults(func=_bench_sft)
@@ -142,7 +147,13 @@ def _bench_sft(args: argparse.Namespace) -> int:
     from aha.benchmarks.sft import SFTBenchConfig, plot, recipe_config, run, summary
 
     recipe, overrides = options.recipe_and_overrides(args.recipe, args.overrides, default="sft-think-arith")
-    cfg = SFTBenchConfig(recipe=recipe, overrides=overrides, steps=args.steps, trl=not args.no_trl)
+    cfg = SFTBenchConfig(
+        recipe=recipe,
+        overrides=overrides,
+        steps=args.steps,
+        trl=not args.no_trl,
+        trl_default_malloc=args.trl_default_malloc,
+    )
     if args.plot:
         options.check_output_file("--plot", args.plot)
     recipe_config(cfg)  # the recipe's model and data, checked before any model loads
