@@ -250,22 +250,12 @@ def run(cfg: SFTBenchConfig) -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "trl_malloc": "glibc defaults" if cfg.trl_default_malloc else "aha's (keep_freed_memory)",
         "versions": versions(),
-        "aha_loss": ours.loss,
-        "aha_tokens": ours.tokens,
-        "aha_seconds": [round(s, 3) for s in ours.seconds],
-        "aha_seconds_per_step": round(statistics.median(ours.seconds), 3),
-        "aha_trained_tokens_per_s": round(ours.trained_tokens_per_s(), 1),
-        "aha_mean_trained_tokens_per_s": round(ours.mean_trained_tokens_per_s(), 1),
+        **_figures("aha", ours),
     }
     if trl is not None:
         difference = [abs(a - b) for a, b in zip(ours.loss, trl.loss, strict=True)]
         result |= {
-            "trl_loss": trl.loss,
-            "trl_tokens": trl.tokens,
-            "trl_seconds": [round(s, 3) for s in trl.seconds],
-            "trl_seconds_per_step": round(statistics.median(trl.seconds), 3),
-            "trl_trained_tokens_per_s": round(trl.trained_tokens_per_s(), 1),
-            "trl_mean_trained_tokens_per_s": round(trl.mean_trained_tokens_per_s(), 1),
+            **_figures("trl", trl),
             "step1_loss_difference": difference[0],
             "max_loss_difference": max(difference),
             "same_tokens": ours.tokens == trl.tokens,
@@ -338,3 +328,15 @@ def summary(result: dict[str, Any]) -> str:
             f"same trained tokens every step: {result['same_tokens']}",
         ]
     return "\n".join(lines)
+
+
+def _figures(side: str, run: Any) -> dict[str, Any]:
+    """One side's curve and throughput for the JSON result, its keys prefixed with `side`."""
+    return {
+        f"{side}_loss": run.loss,
+        f"{side}_tokens": run.tokens,
+        f"{side}_seconds": [round(s, 3) for s in run.seconds],
+        f"{side}_seconds_per_step": round(statistics.median(run.seconds), 3),
+        f"{side}_trained_tokens_per_s": round(run.trained_tokens_per_s(), 1),
+        f"{side}_mean_trained_tokens_per_s": round(run.mean_trained_tokens_per_s(), 1),
+    }
