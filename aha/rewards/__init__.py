@@ -151,7 +151,10 @@ def entries(rewards: Mapping[str, Any]) -> list[RewardEntry]:
         settings = dict(value) if isinstance(value, Mapping) else {"weight": value}
         weight = settings.pop("weight", None)
         if isinstance(weight, bool) or not isinstance(weight, int | float) or not isfinite(weight):
-            raise ValueError(f"rewards.{name}: give a finite number as its weight, not {weight!r}")
+            raise ValueError(
+                f"rewards.{name}: give a finite number as its weight, not {weight!r} "
+                f"(`{name}: w`, or `{name}: {{weight: w, setting: value}}` with settings)"
+            )
         try:
             build(name, **settings)  # settings checked now, before any model loads; nothing is opened
         except KeyError as error:

@@ -196,7 +196,11 @@ def test_recipe_entries_carry_weights_and_settings_and_fail_in_one_line():
             entries({name: value})
         assert str(error.value).startswith(message) and "\n" not in str(error.value), str(error.value)
     assert problems({"format": float("nan")}, "nope") == [
-        ("rewards.format", "rewards.format: give a finite number as its weight, not nan"),
+        (
+            "rewards.format",
+            "rewards.format: give a finite number as its weight, not nan "
+            "(`format: w`, or `format: {weight: w, setting: value}` with settings)",
+        ),
         ("accuracy_reward", "accuracy_reward: unknown reward 'nope'; known: " + ", ".join(REWARDS)),
     ]
 
