@@ -1,5 +1,5 @@
 """The `aha` command line: parse options, build one stage's config, run it (the speed benchmarks' commands
-are in `aha.benchmarks.command`, the option types and pre-load checks they share in `aha.options`).
+are in `aha.bench.command`, the option types and pre-load checks they share in `aha.options`).
 
 Heavy modules (torch, transformers) are imported inside each command, so `aha --help` is instant.
 Errors caused by input (a missing file, a bad option, a model that cannot load) print one line,
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from aha import options
-from aha.benchmarks.command import add_bench_commands
+from aha.bench.command import add_bench_commands
 from aha.errors import AhaError, ConfigError
 from aha.ranges import COUNT, SEED, TEMPERATURE, TOP_P
 

@@ -1,5 +1,5 @@
 """Command-line option types and the checks that run before any model loads, shared by `aha.cli` and the
-speed benchmarks' commands (`aha.benchmarks.command`): a value out of range, an output location that
+speed benchmarks' commands (`aha.bench.command`): a value out of range, an output location that
 cannot be written, a model whose files are cut short or whose context is too small for the token budget,
 each one `aha: error:` line, seconds after the command starts."""
 

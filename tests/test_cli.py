@@ -191,13 +191,13 @@ def workdir(tmp_path, monkeypatch):
         ("aha.stages.sft", "run"),
         ("aha.stages.evaluate", "run"),
         ("aha.stages.grade", "score"),
-        ("aha.benchmarks.generate", "run"),
-        ("aha.benchmarks.grpo_step", "run"),
-        ("aha.benchmarks.sft", "run"),
-        ("aha.benchmarks.scaling", "run"),
-        ("aha.benchmarks.train", "run"),
-        ("aha.benchmarks.math_grader", "run"),
-        ("aha.benchmarks.rewards", "bench_code"),
+        ("aha.bench.generate", "run"),
+        ("aha.bench.grpo_step", "run"),
+        ("aha.bench.sft", "run"),
+        ("aha.bench.scaling", "run"),
+        ("aha.bench.train", "run"),
+        ("aha.bench.math_grader", "run"),
+        ("aha.bench.rewards", "bench_code"),
     ]:
         monkeypatch.setattr(importlib.import_module(module), name, forbidden)
     return tmp_path

@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-from aha.benchmarks.trl import require_trl
+from aha.bench.trl import require_trl
 from aha.devices import keep_freed_memory
 from aha.errors import AhaError
 from aha.ranges import COUNT, out_of_range, raise_problems

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from aha.benchmarks.sft import Curve, SFTBenchConfig, example_order
+from aha.bench.sft import Curve, SFTBenchConfig, example_order
 from aha.cli import main
 from aha.errors import ConfigError
 
@@ -51,7 +51,7 @@ def test_throughput_leaves_out_the_warm_up_step():
 @pytest.mark.slow
 def test_trl_and_aha_agree_at_step_one(tiny_llama_dir, tmp_path):
     pytest.importorskip("trl")
-    from aha.benchmarks.sft import run
+    from aha.bench.sft import run
 
     cfg = SFTBenchConfig(overrides=tuple(overrides(tiny_llama_dir, data(tmp_path))), steps=2)
     result = run(cfg)

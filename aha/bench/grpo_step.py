@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from aha.benchmarks.trl import build_trl_trainer, require_trl
+from aha.bench.trl import build_trl_trainer, require_trl
 from aha.devices import keep_freed_memory
 from aha.ranges import COUNT, NON_NEGATIVE, out_of_range, raise_problems
 

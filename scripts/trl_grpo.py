@@ -5,9 +5,9 @@ decoding, same grader) measures held-out accuracy every `eval_every` steps, so t
 compare like for like. Not part of the aha package, and aha never imports TRL.
 
     pip install trl==1.16.0            # or: pip install -e ".[bench]"
-    python benchmarks/trl_grpo.py --out runs/trl-arith [key=value ...]
+    python scripts/trl_grpo.py --out runs/trl-arith [key=value ...]
 
-How TRL is set up from the recipe, and the differences that cannot be removed: `aha/benchmarks/trl.py`.
+How TRL is set up from the recipe, and the differences that cannot be removed: `aha/bench/trl.py`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def main() -> None:
     from transformers import TrainerCallback
 
     from aha import recipes
-    from aha.benchmarks.trl import build_trl_trainer
+    from aha.bench.trl import build_trl_trainer
     from aha.config import load_config
     from aha.models import load, save_checkpoint
     from aha.models.hf import HFCausalLM

@@ -15,7 +15,7 @@ are not counted on either side. Prints and writes (`--out`/summary.json) both cu
 step, accuracy), TRL's seconds to the target, aha's, and their ratio.
 
     pip install -e ".[bench]"
-    python benchmarks/time_to_accuracy.py --out runs/tta [--budget 1200] [--eval-every 5] [key=value ...]
+    python scripts/time_to_accuracy.py --out runs/tta [--budget 1200] [--eval-every 5] [key=value ...]
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def main() -> None:
     from transformers import TrainerCallback
 
     from aha import recipes
-    from aha.benchmarks.trl import build_trl_trainer
+    from aha.bench.trl import build_trl_trainer
     from aha.config import load_config
     from aha.devices import keep_freed_memory
     from aha.models import load, save_checkpoint

@@ -1,5 +1,5 @@
 """The `aha bench ...` commands: side-by-side speed benchmarks (aha against transformers, TRL and
-math-verify), each parsed here and run by its module in `aha.benchmarks`."""
+math-verify), each parsed here and run by its module in `aha.bench`."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def add_bench_commands(commands: Any) -> None:
 
 
 def _bench_grpo_step(args: argparse.Namespace) -> int:
-    from aha.benchmarks.grpo_step import GRPOStepBenchConfig, recipe_config, run
+    from aha.bench.grpo_step import GRPOStepBenchConfig, recipe_config, run
 
     recipe, overrides = options.recipe_and_overrides(args.recipe, args.overrides)
     cfg = GRPOStepBenchConfig(
@@ -144,7 +144,7 @@ def _bench_grpo_step(args: argparse.Namespace) -> int:
 
 
 def _bench_sft(args: argparse.Namespace) -> int:
-    from aha.benchmarks.sft import SFTBenchConfig, plot, recipe_config, run, summary
+    from aha.bench.sft import SFTBenchConfig, plot, recipe_config, run, summary
 
     recipe, overrides = options.recipe_and_overrides(args.recipe, args.overrides, default="sft-think-arith")
     cfg = SFTBenchConfig(
@@ -165,7 +165,7 @@ def _bench_sft(args: argparse.Namespace) -> int:
 
 
 def _bench_train(args: argparse.Namespace) -> int:
-    from aha.benchmarks.train import TrainBenchConfig, run
+    from aha.bench.train import TrainBenchConfig, run
 
     options.check_model("--model", args.model, args.device, {"--completion-tokens": args.completion_tokens})
     cfg = TrainBenchConfig(
@@ -199,8 +199,8 @@ def _bench_train(args: argparse.Namespace) -> int:
 
 
 def _bench_scaling(args: argparse.Namespace) -> int:
-    from aha.benchmarks.grpo_step import GRPOStepBenchConfig, recipe_config
-    from aha.benchmarks.scaling import ScalingBenchConfig, run
+    from aha.bench.grpo_step import GRPOStepBenchConfig, recipe_config
+    from aha.bench.scaling import ScalingBenchConfig, run
 
     recipe, overrides = options.recipe_and_overrides(args.recipe, args.overrides)
     cfg = ScalingBenchConfig(recipe=recipe, overrides=overrides, steps=args.steps)
@@ -220,7 +220,7 @@ def _bench_scaling(args: argparse.Namespace) -> int:
 
 
 def _bench_generate(args: argparse.Namespace) -> int:
-    from aha.benchmarks.generate import GenerateBenchConfig, run
+    from aha.bench.generate import GenerateBenchConfig, run
 
     options.sampling_params(args)  # validates the sampling options
     options.check_model("--model", args.model, args.device, {"--max-new-tokens": args.max_new_tokens})
@@ -260,8 +260,8 @@ def _bench_generate(args: argparse.Namespace) -> int:
 
 def _bench_rewards(args: argparse.Namespace) -> int:
 
-    from aha.benchmarks import math_grader
-    from aha.benchmarks.rewards import bench_code
+    from aha.bench import math_grader
+    from aha.bench.rewards import bench_code
 
     math = math_grader.run(limit=args.limit, workers=args.workers)
     code = bench_code(args.programs, workers=args.workers)

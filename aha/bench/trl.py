@@ -1,6 +1,6 @@
 """TRL's GRPOTrainer set up from an aha GRPO recipe: same model weights, prompts, rewards, hyper-parameters.
 
-Used by `aha bench grpo-step` and `benchmarks/trl_grpo.py` to compare aha with TRL like for like. TRL is
+Used by `aha bench grpo-step` and `scripts/trl_grpo.py` to compare aha with TRL like for like. TRL is
 an optional dependency (`pip install -e ".[bench]"`, pinned to the release tested here); aha's package
 never imports it outside these functions.
 

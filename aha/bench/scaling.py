@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from aha.benchmarks.grpo_step import GRPOStepBenchConfig, time_aha
+from aha.bench.grpo_step import GRPOStepBenchConfig, time_aha
 from aha.devices import keep_freed_memory
 from aha.ranges import COUNT, out_of_range, raise_problems
 
@@ -49,7 +49,7 @@ def settings(cfg: ScalingBenchConfig) -> list[tuple[int, int]]:
 
 
 def run(cfg: ScalingBenchConfig) -> dict[str, Any]:
-    from aha.benchmarks.grpo_step import recipe_config
+    from aha.bench.grpo_step import recipe_config
 
     keep_freed_memory()  # as `aha train` does
     rows = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from aha.benchmarks.command import add_bench_commands
+from aha.bench.command import add_bench_commands
 
 
 def test_every_benchmark_is_a_subcommand_with_a_handler():
