@@ -27,13 +27,14 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from transformers import GenerationConfig
 
 from aha.errors import CheckpointError
 from aha.models.convert import hf_from_native
 from aha.models.llama import NativeDecoder
 from aha.models.loaded import LoadedModel
+from aha.models.safetensors_file import save_tensors
 
 TMP_MARK = ".tmp-"
 STATE_JSON = "trainer_state.json"
@@ -100,7 +101,7 @@ def _write_model(loaded: LoadedModel, directory: Path) -> None:
     config = loaded.config
     config.dtype = str(dtype).removeprefix("torch.")
     config.save_pretrained(directory)
-    save_file(state, directory / "model.safetensors", metadata={"format": "pt"})
+    save_tensors(state, directory / "model.safetensors", metadata={"format": "pt"})
     eos = list(loaded.eos_token_ids)
     GenerationConfig(
         bos_token_id=config.bos_token_id,
@@ -177,7 +178,7 @@ def write_trainer_state(directory: Path, state: TrainerState) -> None:
                 raise TypeError(f"optimizer state {index}/{name} is a {type(value).__name__}, not a tensor")
             tensors[f"optimizer/{index}/{name}"] = value
     tensors.update({f"rng/{name}": value for name, value in state.rng.items()})
-    save_file({name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}, directory / STATE_TENSORS)
+    save_tensors({name: t.detach().to("cpu") for name, t in tensors.items()}, directory / STATE_TENSORS)
     scalars = {
         "format": STATE_FORMAT,
         "step": state.step,
