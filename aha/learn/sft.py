@@ -163,6 +163,7 @@ def sft_update(
         total += float(loss.detach())
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
     optimizer.step()
+    optimizer.zero_grad(set_to_none=True)  # freed now: evaluation and sampling reuse the memory
     model.eval()
     examples = sum(len(batch) for batch in micro_batches)
     return {"loss": total, "grad_norm": float(grad_norm), "tokens": float(tokens), "examples": float(examples)}

@@ -172,6 +172,7 @@ def update(
         sums["ratio_max"] = max(sums["ratio_max"], float((stats["ratio"] * mask).max()))
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
     optimizer.step()
+    optimizer.zero_grad(set_to_none=True)  # freed now: evaluation and sampling reuse the memory
     model.eval()
     per_token = {k: sums[k] / max(tokens, 1.0) for k in ("clipped", "kl", "entropy", "ratio_mean")}
     return {
