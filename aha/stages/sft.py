@@ -220,7 +220,7 @@ class Trainer:
     def finish(self, run_dir: RunDir) -> None:
         metrics, evals = run_dir.read("metrics.jsonl"), run_dir.read("eval.jsonl")
         plot_run(metrics, evals, run_dir.plots, panels=PANELS)
-        wall = sum(m["time_training"] for m in metrics) + sum(e["seconds"] for e in evals)
+        wall = sum(m["time_training"] for m in metrics) + sum(e["seconds"] + e.get("loss_seconds", 0.0) for e in evals)
         write_sft_report(run_dir.path / "report.md", run_dir.config(), metrics, evals, wall, str(self.truncation))
 
     def close(self) -> None:

@@ -37,7 +37,7 @@ def write_report(
         "",
         f"Model `{config.get('model')}`, task `{config.get('task', {}).get('name')}`, {len(metrics)} steps of "
         f"{config.get('prompts_per_step')} prompts x {config.get('group_size')} samples"
-        + (f", {wall_seconds / 60:.1f} minutes." if wall_seconds else "."),
+        + (f", {wall_seconds / 60:.1f} minutes of steps and evaluations." if wall_seconds else "."),
         "",
         "| held-out (greedy) | start | end |",
         "| --- | --- | --- |",
@@ -105,7 +105,7 @@ def write_sft_report(
         "",
         f"Model `{config.get('model')}`, data `{config.get('data')}`, {len(metrics)} steps of "
         f"{config.get('batch_size')} examples ({trained:.0f} trained tokens"
-        + (f"), {wall_seconds / 60:.1f} minutes." if wall_seconds else ")."),
+        + (f"), {wall_seconds / 60:.1f} minutes of steps and evaluations." if wall_seconds else ")."),
         f"Truncation: {truncation}.",
         "",
         "| held-out | start | end |",

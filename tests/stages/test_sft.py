@@ -34,7 +34,11 @@ def comparable(records):
     return [{k: v for k, v in r.items() if k not in TIMING} for r in records]
 
 
-def test_a_run_learns_and_writes_its_outputs(tiny_llama_dir, tmp_path):
+def test_a_run_learns_and_writes_its_outputs(tiny_llama_dir, tmp_path, monkeypatch):
+    import aha.stages.sft as stage
+
+    reported, write = [], stage.write_sft_report
+    monkeypatch.setattr(stage, "write_sft_report", lambda *a: reported.append(a[4]) or write(*a))
     cfg = load_config(SFTConfig, None, overrides(tiny_llama_dir, data(tmp_path), data(tmp_path, 8, 100), steps=6))
     result = run(cfg, tmp_path / "run")
     directory = RunDir(tmp_path / "run")
@@ -44,6 +48,10 @@ def test_a_run_learns_and_writes_its_outputs(tiny_llama_dir, tmp_path):
     assert metrics[-1]["loss"] < metrics[0]["loss"] and all(m["examples"] == 4 for m in metrics)
     assert {"accuracy", "format_rate", "prompts"} <= set(evals[0]) and evals[0]["prompts"] == 4
     assert result["first"] == evals[0] and (directory.path / "report.md").is_file()
+    # the report's time counts every step and every evaluation, its held-out loss pass included
+    seconds = sum(m["time_training"] for m in metrics) + sum(e["seconds"] + e["loss_seconds"] for e in evals)
+    assert reported == [pytest.approx(seconds)] and all(e["loss_seconds"] > 0 for e in evals)
+    assert f"{seconds / 60:.1f} minutes of steps and evaluations" in (directory.path / "report.md").read_text()
     assert (directory.plots / "dynamics.png").is_file()
     assert [p.name for p in directory.complete_checkpoints()] == ["step-000004", "step-000006"]
 

@@ -19,7 +19,7 @@ def test_grpo_report_states_start_end_best_and_training_means(tmp_path):
     metrics = [{"step": s, "reward_mean": float(s), "warnings": ["w"] if s == 7 else []} for s in range(1, 11)]
     config = {"name": "r1zero-arith", "model": "m", "task": {"name": "arithmetic"}, "prompts_per_step": 2}
     text = write_report(tmp_path / "report.md", config | {"group_size": 8}, metrics, evals, 90.0).read_text()
-    assert "10 steps of 2 prompts x 8 samples, 1.5 minutes." in text
+    assert "10 steps of 2 prompts x 8 samples, 1.5 minutes of steps and evaluations." in text
     assert "| accuracy | 26.0% | 65.5% |" in text
     assert "Best held-out accuracy: 70.0% at step 30." in text
     assert "| reward | 3.000 | 8.000 |" in text  # steps 1-5 and 6-10
