@@ -19,6 +19,7 @@ from typing import NoReturn
 
 from aha import options
 from aha.bench.command import add_bench_commands
+from aha.defaults import DEFAULT_MODEL, GRPO_RECIPE, SFT_RECIPE
 from aha.errors import AhaError, ConfigError
 from aha.ranges import COUNT, SEED, TEMPERATURE, TOP_P
 
@@ -57,8 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.set_defaults(func=_generate)
 
     for name, default, what in (
-        ("train", "r1zero-arith", "a recipe of any stage (its `stage:` key; grpo when absent)"),
-        ("sft", "sft-think-arith", "a supervised fine-tuning recipe (stage: sft)"),
+        ("train", GRPO_RECIPE, "a recipe of any stage (its `stage:` key; grpo when absent)"),
+        ("sft", SFT_RECIPE, "a supervised fine-tuning recipe (stage: sft)"),
     ):
         command = commands.add_parser(
             name,
@@ -79,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Evaluate a model, checkpoint or `aha train` run directory on shipped benchmarks "
         "(gsm8k, math500, aime24, countdown, humaneval, mbpp). Resumable: rerun the same command.",
     )
-    evaluate.add_argument("model", nargs="?", default="smollm2-135m", help="model, checkpoint or run directory")
+    evaluate.add_argument("model", nargs="?", default=DEFAULT_MODEL, help="model, checkpoint or run directory")
     evaluate.add_argument("--bench", default="gsm8k", help="comma-separated benchmark names")
     evaluate.add_argument("--samples", type=COUNT.parse, default=4, help="samples per prompt (k)")
     evaluate.add_argument(
@@ -161,11 +162,11 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    return _run_recipe(args, default="r1zero-arith")
+    return _run_recipe(args, default=GRPO_RECIPE)
 
 
 def _sft(args: argparse.Namespace) -> int:
-    return _run_recipe(args, default="sft-think-arith", stage="sft")
+    return _run_recipe(args, default=SFT_RECIPE, stage="sft")
 
 
 POSTFIX = (("reward_mean", "reward", ".2f"), ("accuracy", "acc", ".2f"), ("length_mean", "len", ".0f"),

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from aha.defaults import DEFAULT_MODEL
 from aha.errors import AhaError, ConfigError, ModelLoadError
 from aha.ranges import COUNT, NON_NEGATIVE_INT, SEED, TEMPERATURE, TOP_P, Range
 
@@ -55,8 +56,8 @@ def number_list(allowed: Range) -> Callable[[str], tuple[Any, ...]]:
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
-        default="smollm2-135m",
-        help="shipped name (smollm2-135m), Hugging Face model directory, .gguf file or checkpoint",
+        default=DEFAULT_MODEL,
+        help=f"shipped name ({DEFAULT_MODEL}, the default), Hugging Face model directory, .gguf file or checkpoint",
     )
     parser.add_argument("--device", type=device_name, default="cpu", help="cpu (default) or cuda[:N]")
     parser.add_argument(
@@ -152,9 +153,7 @@ def check_recipe(cfg: Any) -> None:
     build_task(cfg.task, cfg.seed)  # the prompts are read again by the run, in a fraction of a second
 
 
-def recipe_and_overrides(
-    recipe: str, overrides: list[str], default: str = "r1zero-arith"
-) -> tuple[str, tuple[str, ...]]:
+def recipe_and_overrides(recipe: str, overrides: list[str], default: str) -> tuple[str, tuple[str, ...]]:
     """`aha bench grpo-step steps=5` means the default recipe with an override."""
     if "=" in recipe:
         return default, (recipe, *overrides)

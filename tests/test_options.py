@@ -56,4 +56,11 @@ def test_a_template_without_system_messages_refuses_one():
     options.check_template("chat", "Be brief.")
     with pytest.raises(ConfigError, match="takes no system message"):
         options.check_template("raw", "Be brief.")
-    assert options.recipe_and_overrides("steps=5", ["seed=1"]) == ("r1zero-arith", ("steps=5", "seed=1"))
+
+
+def test_an_override_in_the_recipe_position_means_the_default_recipe():
+    assert options.recipe_and_overrides("steps=5", ["seed=1"], "r1zero-arith") == (
+        "r1zero-arith",
+        ("steps=5", "seed=1"),
+    )
+    assert options.recipe_and_overrides("my.yaml", ["seed=1"], "r1zero-arith") == ("my.yaml", ("seed=1",))

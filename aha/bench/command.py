@@ -9,6 +9,13 @@ import os
 from typing import Any
 
 from aha import options
+from aha.bench.configs import (
+    GenerateBenchConfig,
+    GRPOStepBenchConfig,
+    ScalingBenchConfig,
+    SFTBenchConfig,
+    TrainBenchConfig,
+)
 from aha.ranges import COUNT, NON_NEGATIVE, Range
 
 
@@ -18,16 +25,24 @@ def add_bench_commands(commands: Any) -> None:
     benches = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
     bench_generate = benches.add_parser("generate", help="aha's engine vs transformers generate, tokens/s")
     options.add_model_options(bench_generate)
-    bench_generate.add_argument("--prompts", type=COUNT.parse, default=4, help="number of prompts")
+    bench_generate.add_argument(
+        "--prompts",
+        type=COUNT.parse,
+        default=GenerateBenchConfig.prompts,
+        help="number of prompts (default %(default)s)",
+    )
     bench_generate.add_argument("--ignore-eos", action="store_true", help="always generate --max-new-tokens")
     bench_generate.add_argument(
         "--repeat",
         type=COUNT.parse,
-        default=1,
-        help="timed rounds, both sides each; prints the median round (default 1)",
+        default=GenerateBenchConfig.repeat,
+        help="timed rounds, both sides each; prints the median round (default %(default)s)",
     )
     bench_generate.add_argument("--json", action="store_true", help="print the figures as one JSON line")
-    options.add_sampling_options(bench_generate, n=8, temperature=0.7, top_p=0.95, max_new_tokens=256)
+    g = GenerateBenchConfig
+    options.add_sampling_options(
+        bench_generate, n=g.n, temperature=g.temperature, top_p=g.top_p, max_new_tokens=g.max_new_tokens
+    )
     bench_generate.set_defaults(func=_bench_generate)
     bench_rewards = benches.add_parser(
         "rewards",
@@ -44,14 +59,21 @@ def add_bench_commands(commands: Any) -> None:
         description="One GRPO step (sample, score, update) of aha and of TRL's GRPOTrainer on the same recipe, "
         "after one warm-up step each; needs TRL (pip install -e '.[bench]'), unless --no-trl.",
     )
-    bench_step.add_argument("recipe", nargs="?", default="r1zero-arith", help="recipe (default: r1zero-arith)")
+    bench_step.add_argument(
+        "recipe", nargs="?", default=GRPOStepBenchConfig.recipe, help="recipe (default: %(default)s)"
+    )
     bench_step.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides")
-    bench_step.add_argument("--steps", type=COUNT.parse, default=3, help="measured steps per side (default 3)")
+    bench_step.add_argument(
+        "--steps",
+        type=COUNT.parse,
+        default=GRPOStepBenchConfig.steps,
+        help="measured steps per side (default %(default)s)",
+    )
     bench_step.add_argument(
         "--beta",
         type=options.number_list(NON_NEGATIVE),
-        default=(0.0, 0.04),
-        help="comma-separated KL coefficients (default 0,0.04)",
+        default=GRPOStepBenchConfig.betas,
+        help=f"comma-separated KL coefficients (default {','.join(map(str, GRPOStepBenchConfig.betas))})",
     )
     bench_step.add_argument("--no-trl", action="store_true", help="time aha only")
     bench_step.add_argument(
@@ -66,9 +88,11 @@ def add_bench_commands(commands: Any) -> None:
         "(fp32), one after the other in this process: both loss curves, their largest difference, and trained "
         "tokens/s; needs TRL (pip install -e '.[bench]'), unless --no-trl.",
     )
-    bench_sft.add_argument("recipe", nargs="?", default="sft-think-arith", help="recipe (default: sft-think-arith)")
+    bench_sft.add_argument("recipe", nargs="?", default=SFTBenchConfig.recipe, help="recipe (default: %(default)s)")
     bench_sft.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides")
-    bench_sft.add_argument("--steps", type=COUNT.parse, default=50, help="optimiser steps per side (default 50)")
+    bench_sft.add_argument(
+        "--steps", type=COUNT.parse, default=SFTBenchConfig.steps, help="optimiser steps per side (default %(default)s)"
+    )
     bench_sft.add_argument("--no-trl", action="store_true", help="time aha only")
     bench_sft.add_argument(
         "--trl-default-malloc",
@@ -81,7 +105,7 @@ def add_bench_commands(commands: Any) -> None:
     bench_train = benches.add_parser(
         "train", help="training forward+backward tokens/s and share of the matmul peak, measured in the same run"
     )
-    bench_train.add_argument("--model", default="smollm2-135m")
+    bench_train.add_argument("--model", default=TrainBenchConfig.model, help="model (default %(default)s)")
     bench_train.add_argument("--device", type=options.device_name, default="cpu")
     bench_train.add_argument(
         "--dtype", choices=options.DTYPE_NAMES, default=None, help="weights: float32 (default on CPU) | bfloat16"
@@ -89,31 +113,51 @@ def add_bench_commands(commands: Any) -> None:
     bench_train.add_argument(
         "--autocast", choices=options.DTYPE_NAMES[1:], default=None, help="bfloat16: fp32 weights, bf16 matmuls"
     )
-    bench_train.add_argument("--prompts", type=COUNT.parse, default=2, help="P prompts (default 2)")
     bench_train.add_argument(
-        "--group-size", type=Range(int, 2).parse, default=8, help="G completions per prompt (default 8)"
+        "--prompts", type=COUNT.parse, default=TrainBenchConfig.prompts, help="P prompts (default %(default)s)"
     )
     bench_train.add_argument(
-        "--completion-tokens", type=COUNT.parse, default=64, help="tokens per completion (default 64)"
+        "--group-size",
+        type=Range(int, 2).parse,
+        default=TrainBenchConfig.group_size,
+        help="G completions per prompt (default %(default)s)",
     )
-    bench_train.add_argument("--repeats", type=COUNT.parse, default=5, help="timed passes (median; default 5)")
+    bench_train.add_argument(
+        "--completion-tokens",
+        type=COUNT.parse,
+        default=TrainBenchConfig.completion_tokens,
+        help="tokens per completion (default %(default)s)",
+    )
+    bench_train.add_argument(
+        "--repeats",
+        type=COUNT.parse,
+        default=TrainBenchConfig.repeats,
+        help="timed passes (median; default %(default)s)",
+    )
     bench_train.add_argument("--no-packing", action="store_true", help="padded rows instead of one packed sequence")
     bench_train.add_argument("--json", action="store_true", help="print the figures as one JSON line")
     bench_train.set_defaults(func=_bench_train)
     bench_scaling = benches.add_parser(
         "scaling", help="aha's GRPO step time as G (4, 8, 16) and completion length (128, 256, 512) grow"
     )
-    bench_scaling.add_argument("recipe", nargs="?", default="r1zero-arith")
+    bench_scaling.add_argument(
+        "recipe", nargs="?", default=ScalingBenchConfig.recipe, help="recipe (default: %(default)s)"
+    )
     bench_scaling.add_argument("overrides", nargs="*", metavar="key=value")
-    bench_scaling.add_argument("--steps", type=COUNT.parse, default=2, help="measured steps per setting (default 2)")
+    bench_scaling.add_argument(
+        "--steps",
+        type=COUNT.parse,
+        default=ScalingBenchConfig.steps,
+        help="measured steps per setting (default %(default)s)",
+    )
     bench_scaling.add_argument("--json", action="store_true", help="print the figures as one JSON line")
     bench_scaling.set_defaults(func=_bench_scaling)
 
 
 def _bench_grpo_step(args: argparse.Namespace) -> int:
-    from aha.bench.grpo_step import GRPOStepBenchConfig, recipe_config, run
+    from aha.bench.grpo_step import recipe_config, run
 
-    recipe, overrides = options.recipe_and_overrides(args.recipe, args.overrides)
+    recipe, overrides = options.recipe_and_overrides(args.recipe, args.overrides, GRPOStepBenchConfig.recipe)
     cfg = GRPOStepBenchConfig(
         recipe=recipe,
         overrides=overrides,
@@ -144,9 +188,9 @@ def _bench_grpo_step(args: argparse.Namespace) -> int:
 
 
 def _bench_sft(args: argparse.Namespace) -> int:
-    from aha.bench.sft import SFTBenchConfig, plot, recipe_config, run, summary
+    from aha.bench.sft import plot, recipe_config, run, summary
 
-    recipe, overrides = options.recipe_and_overrides(args.recipe, args.overrides, default="sft-think-arith")
+    recipe, overrides = options.recipe_and_overrides(args.recipe, args.overrides, SFTBenchConfig.recipe)
     cfg = SFTBenchConfig(
         recipe=recipe,
         overrides=overrides,
@@ -165,7 +209,7 @@ def _bench_sft(args: argparse.Namespace) -> int:
 
 
 def _bench_train(args: argparse.Namespace) -> int:
-    from aha.bench.train import TrainBenchConfig, run
+    from aha.bench.train import run
 
     options.check_model("--model", args.model, args.device, {"--completion-tokens": args.completion_tokens})
     cfg = TrainBenchConfig(
@@ -199,10 +243,10 @@ def _bench_train(args: argparse.Namespace) -> int:
 
 
 def _bench_scaling(args: argparse.Namespace) -> int:
-    from aha.bench.grpo_step import GRPOStepBenchConfig, recipe_config
-    from aha.bench.scaling import ScalingBenchConfig, run
+    from aha.bench.grpo_step import recipe_config
+    from aha.bench.scaling import run
 
-    recipe, overrides = options.recipe_and_overrides(args.recipe, args.overrides)
+    recipe, overrides = options.recipe_and_overrides(args.recipe, args.overrides, ScalingBenchConfig.recipe)
     cfg = ScalingBenchConfig(recipe=recipe, overrides=overrides, steps=args.steps)
     options.check_recipe(recipe_config(GRPOStepBenchConfig(recipe=recipe, overrides=overrides, steps=cfg.steps), 0.0))
     result = run(cfg)
@@ -220,7 +264,7 @@ def _bench_scaling(args: argparse.Namespace) -> int:
 
 
 def _bench_generate(args: argparse.Namespace) -> int:
-    from aha.bench.generate import GenerateBenchConfig, run
+    from aha.bench.generate import run
 
     options.sampling_params(args)  # validates the sampling options
     options.check_model("--model", args.model, args.device, {"--max-new-tokens": args.max_new_tokens})

@@ -16,11 +16,11 @@ from typing import Any
 
 import torch
 
+from aha.bench.configs import GenerateBenchConfig
 from aha.data.templates import get_template
 from aha.devices import keep_freed_memory
-from aha.models import DEFAULT_MODEL, LoadedModel, load
+from aha.models import LoadedModel, load
 from aha.models.checkpoint import hf_state_dict
-from aha.ranges import COUNT, SEED, TEMPERATURE, TOP_P, check
 from aha.rollout.engine import Engine
 from aha.types import SamplingParams
 
@@ -30,35 +30,6 @@ PROMPTS = (
     "Explain why the sky is blue.",
     "List three prime numbers and explain why each is prime.",
 )
-
-
-@dataclass(frozen=True, kw_only=True)
-class GenerateBenchConfig:
-    model: str = DEFAULT_MODEL
-    prompts: int = 4  # taken from PROMPTS, cycled
-    n: int = 8  # samples per prompt
-    max_new_tokens: int = 256
-    temperature: float = 0.7
-    top_p: float = 0.95
-    ignore_eos: bool = False
-    seed: int = 0
-    device: str = "cpu"
-    dtype: str | None = None
-    repeat: int = 1  # timed rounds, each transformers then aha back to back; the median round is reported
-
-    def __post_init__(self) -> None:
-        check(self, RANGES)
-
-
-RANGES = {  # GenerateBenchConfig's numeric fields
-    "prompts": COUNT,
-    "n": COUNT,
-    "max_new_tokens": COUNT,
-    "temperature": TEMPERATURE,
-    "top_p": TOP_P,
-    "seed": SEED,
-    "repeat": COUNT,
-}
 
 
 @dataclass

@@ -20,26 +20,9 @@ from typing import Any
 
 import torch
 
+from aha.bench.configs import GRPOStepBenchConfig
 from aha.bench.trl import build_trl_trainer, require_trl
 from aha.devices import keep_freed_memory
-from aha.ranges import COUNT, NON_NEGATIVE, out_of_range, raise_problems
-
-
-@dataclass(frozen=True, kw_only=True)
-class GRPOStepBenchConfig:
-    recipe: str = "r1zero-arith"
-    overrides: tuple[str, ...] = ()  # key=value for the recipe
-    betas: tuple[float, ...] = (0.0, 0.04)
-    steps: int = 3  # measured steps per side, after one warm-up step
-    keep_stop_strings: bool = False  # True lets aha stop at the recipe's stop strings (TRL cannot: unequal work)
-    trl: bool = True  # False times aha alone
-
-    def __post_init__(self) -> None:
-        problems = out_of_range(self, {"steps": COUNT})
-        problems += [("betas", f"betas: {b!r} must be {NON_NEGATIVE}") for b in self.betas if not NON_NEGATIVE.holds(b)]
-        if not self.betas:
-            problems.append(("betas", "betas: give at least one KL coefficient"))
-        raise_problems(problems)
 
 
 @dataclass

@@ -55,7 +55,7 @@ def code_batch(n: int) -> tuple[list[str], list[Sample], list[float]]:
     return responses, samples, expected
 
 
-def bench_code(n: int = 200, workers: int | None = None) -> dict[str, Any]:
+def bench_code(n: int, workers: int | None = None) -> dict[str, Any]:
     """Score n programs through the sandbox pool; programs/s and agreement with the expected rewards."""
     from aha.rewards.code import score_many
 

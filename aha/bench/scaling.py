@@ -10,36 +10,14 @@ from __future__ import annotations
 
 import statistics
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from aha.bench.grpo_step import GRPOStepBenchConfig, time_aha
+from aha.bench.configs import GRPOStepBenchConfig, ScalingBenchConfig
+from aha.bench.grpo_step import time_aha
 from aha.devices import keep_freed_memory
-from aha.ranges import COUNT, out_of_range, raise_problems
-
-
-@dataclass(frozen=True, kw_only=True)
-class ScalingBenchConfig:
-    recipe: str = "r1zero-arith"
-    overrides: tuple[str, ...] = ()
-    group_sizes: tuple[int, ...] = (4, 8, 16)  # at the base length
-    lengths: tuple[int, ...] = (128, 256, 512)  # at the base group size
-    base_group_size: int = 8
-    base_length: int = 256
-    steps: int = 2  # measured steps per setting
-
-    def __post_init__(self) -> None:
-        counts = ("base_group_size", "base_length", "steps")
-        raise_problems(
-            [
-                *out_of_range(self, dict.fromkeys(counts, COUNT)),
-                *[("group_sizes", f"group_sizes: {g!r} must be >= 2") for g in self.group_sizes if g < 2],
-                *[("lengths", f"lengths: {n!r} must be >= 1") for n in self.lengths if n < 1],
-            ]
-        )
 
 
 def settings(cfg: ScalingBenchConfig) -> list[tuple[int, int]]:

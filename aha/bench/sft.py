@@ -34,22 +34,10 @@ from typing import Any
 
 import torch
 
+from aha.bench.configs import SFTBenchConfig
 from aha.bench.trl import require_trl
 from aha.devices import keep_freed_memory
 from aha.errors import AhaError
-from aha.ranges import COUNT, out_of_range, raise_problems
-
-
-@dataclass(frozen=True, kw_only=True)
-class SFTBenchConfig:
-    recipe: str = "sft-think-arith"
-    overrides: tuple[str, ...] = ()  # key=value for the recipe
-    steps: int = 50  # optimiser steps per side (the schedule spans them)
-    trl: bool = True  # False times aha alone
-    trl_default_malloc: bool = False  # True: TRL under glibc's malloc defaults, as a TRL user gets it
-
-    def __post_init__(self) -> None:
-        raise_problems(out_of_range(self, {"steps": COUNT}))
 
 
 @dataclass

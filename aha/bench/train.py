@@ -20,33 +20,15 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from aha.bench.configs import TrainBenchConfig
+from aha.defaults import GRPO_RECIPE
 from aha.devices import keep_freed_memory, resolve_dtype
 from aha.learn.batch import RolloutBatch, build_batch
 from aha.learn.packing import pack_rows, rows_of
-from aha.ranges import COUNT, SEED, Range, check
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainBenchConfig:
-    model: str = "smollm2-135m"
-    prompts: int = 2  # P
-    group_size: int = 8  # G
-    completion_tokens: int = 64  # each completion's length
-    repeats: int = 5  # timed forward+backward passes (median), after one warm-up
-    packing: bool = True
-    dtype: str | None = None  # the weights: float32 (default) or bfloat16
-    autocast: str | None = None  # bfloat16: fp32 weights, matmuls in bf16 (as update.autocast in a recipe)
-    device: str = "cpu"
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        counts = ("prompts", "completion_tokens", "repeats")
-        check(self, {**dict.fromkeys(counts, COUNT), "group_size": Range(int, 2), "seed": SEED})
 
 
 def matmul_peak(dtype: torch.dtype, device: str = "cpu", size: int = 2048, repeats: int = 5) -> float:
@@ -72,7 +54,7 @@ def grpo_batch(tokenizer: Any, cfg: TrainBenchConfig) -> RolloutBatch:
     from aha.stages.grpo import GRPOConfig
     from aha.tasks import build_task
 
-    recipe = load_config(GRPOConfig, recipes.find("r1zero-arith"))
+    recipe = load_config(GRPOConfig, recipes.find(GRPO_RECIPE))
     template = get_template(
         recipe.prompt.template, system=recipe.prompt.system, examples=tuple(map(tuple, recipe.prompt.examples))
     )

