@@ -57,22 +57,28 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_sampling_options(generate, n=1, temperature=0.7, top_p=0.95, max_new_tokens=256)
     generate.set_defaults(func=_generate)
 
-    for name, default, what in (
-        ("train", GRPO_RECIPE, "a recipe of any stage (its `stage:` key; grpo when absent)"),
-        ("sft", SFT_RECIPE, "a supervised fine-tuning recipe (stage: sft)"),
-    ):
+    for name, default, what, example in (
+        ("train", GRPO_RECIPE, "a recipe of any stage (its `stage:` key; grpo when absent)", "steps=20 optim.lr=2e-5"),
+        ("sft", SFT_RECIPE, "a supervised fine-tuning recipe (stage: sft)", "data=my.jsonl epochs=2"),
+        ("sample", None, "k samples per prompt of a prompt set into completions.jsonl (stage: sample)",
+         "model=runs/x/checkpoints/step-000060 prompts=gsm8k split=train limit=100 n=4"),
+    ):  # fmt: skip
         command = commands.add_parser(
             name,
-            help=f"run {what} (default: {default})",
-            description=f"Run {what}. Any config field can be set as key=value, e.g. steps=20 optim.lr=2e-5.",
+            help=f"run {what}" + (f" (default: {default})" if default else ""),
+            description=f"Run {what}. Any config field can be set as key=value, e.g. {example}.",
         )
         command.add_argument(
-            "recipe", nargs="?", default=None, help=f"shipped recipe name or .yaml path (default: {default})"
+            "recipe", nargs="?", default=None, help=f"shipped recipe name or .yaml path (default: {default or 'none'})"
         )
         command.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
         command.add_argument("--out", help="run directory (default: runs/<recipe>-<date-time>)")
-        command.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last complete checkpoint")
-        command.set_defaults(func=_train if name == "train" else _sft)
+        command.add_argument(
+            "--resume",
+            metavar="RUN_DIR",
+            help="continue a run from its last complete " + ("chunk of prompts" if name == "sample" else "checkpoint"),
+        )
+        command.set_defaults(func={"train": _train, "sft": _sft, "sample": _sample}[name])
 
     evaluate = commands.add_parser(
         "eval",
@@ -169,11 +175,15 @@ def _sft(args: argparse.Namespace) -> int:
     return _run_recipe(args, default=SFT_RECIPE, stage="sft")
 
 
+def _sample(args: argparse.Namespace) -> int:
+    return _run_recipe(args, default=None, stage="sample")
+
+
 POSTFIX = (("reward_mean", "reward", ".2f"), ("accuracy", "acc", ".2f"), ("length_mean", "len", ".0f"),
            ("loss", "loss", ".3f"))  # fmt: skip
 
 
-def _run_recipe(args: argparse.Namespace, default: str, stage: str | None = None) -> int:
+def _run_recipe(args: argparse.Namespace, default: str | None, stage: str | None = None) -> int:
     """Run a recipe's stage (`stage:` in the recipe, grpo when absent) with a progress bar."""
     import time
 
@@ -194,8 +204,8 @@ def _run_recipe(args: argparse.Namespace, default: str, stage: str | None = None
         if not source.is_file():
             raise AhaError(f"--resume {run_dir}: not a run directory (no config.yaml)")
     else:
-        source = recipes.find(recipe or default)
-    named = stage_of(source)
+        source = recipes.find(recipe or default) if recipe or default else None
+    named = stage_of(source) if source is not None else str(stage)
     if stage is not None and named != stage:
         raise ConfigError(f"{source}: a recipe of stage {named!r}; `aha {stage}` runs {stage} recipes (see aha train)")
     runner = get_stage(named)
@@ -223,11 +233,27 @@ def _run_recipe(args: argparse.Namespace, default: str, stage: str | None = None
         bar.set_postfix_str(" ".join(shown), refresh=False)
         bar.update(1)
 
+    rate = {"tokens": 0, "seconds": 0.0}
+
+    def sampled(chunk: dict) -> None:  # the sample stage reports chunks of prompts, not steps
+        if not bars:
+            bars.append(tqdm(total=chunk["total"], initial=chunk["done"] - chunk["prompts"], desc=cfg.name,
+                             unit="prompt", file=sys.stderr, dynamic_ncols=True))  # fmt: skip
+        rate["tokens"] += chunk["tokens"]
+        rate["seconds"] += chunk["seconds"]
+        bars[0].set_postfix_str(f"{rate['tokens'] / max(rate['seconds'], 1e-9):.1f} tokens/s", refresh=False)
+        bars[0].update(chunk["prompts"])
+
     try:
-        result = runner.run(cfg, run_dir, resume=bool(args.resume), progress=progress)
+        result = runner.run(cfg, run_dir, resume=bool(args.resume), progress=sampled if named == "sample" else progress)
     finally:
         for bar in bars:
             bar.close()
+    if "summary" in result:
+        done = result["summary"]
+        print(f"{done['completions']} completions of {done['prompts']} prompts, {done['tokens']} tokens "
+              f"({done['truncated']} cut at max_new_tokens): {run_dir / 'completions.jsonl'}")  # fmt: skip
+        return 0
     first, last = result["first"] or {}, result["last"] or {}
     said = []
     if first.get("accuracy") is not None and last.get("accuracy") is not None:

@@ -76,6 +76,13 @@ ROWS: list[tuple[str, str, list[str], str | None]] = [
     ("sft", "overrides", ["max_tokens=100000", "pack_tokens=100000"], "max_tokens 100000: more than the 8192"),
     ("sft", "--out", ["--out", "{tmp}/in.jsonl"], "is a file"),
     ("sft", "--resume", ["--resume", "{tmp}"], "not a run directory"),
+    ("sample", "recipe", ["sft-think-arith"], "a recipe of stage 'sft'"),
+    ("sample", "overrides", ["n=0"], "override n: n=0 must be"),
+    ("sample", "overrides", ["prompts={tmp}/nope.jsonl"], "prompts: {tmp}/nope.jsonl: no such file"),
+    ("sample", "overrides", ["prompts=gsm8k", "split=dev"], "no split 'dev'"),
+    ("sample", "overrides", ["max_new_tokens=100000"], "max_new_tokens 100000: more than the 8192"),
+    ("sample", "--out", ["--out", "{tmp}/in.jsonl"], "is a file"),
+    ("sample", "--resume", ["--resume", "{tmp}"], "not a run directory"),
     # eval
     ("eval", "model", ["{tmp}/nope"], "model: model"),
     ("eval", "--bench", ["--bench", "gsm9k"], "--bench: unknown benchmark 'gsm9k'; shipped: aime24, arithmetic"),

@@ -14,7 +14,11 @@ import yaml
 from aha.errors import ConfigError
 
 DEFAULT_STAGE = "grpo"
-STAGES = {"grpo": ("aha.stages.grpo", "GRPOConfig"), "sft": ("aha.stages.sft", "SFTConfig")}
+STAGES = {
+    "grpo": ("aha.stages.grpo", "GRPOConfig"),
+    "sft": ("aha.stages.sft", "SFTConfig"),
+    "sample": ("aha.stages.sample", "SampleConfig"),
+}
 
 
 @dataclass(frozen=True)

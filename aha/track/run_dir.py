@@ -5,6 +5,7 @@ run/
   metrics.jsonl      one record per training step
   samples.jsonl      a few completions per step
   eval.jsonl         one record per held-out evaluation
+  completions.jsonl  `aha sample`: every completion of every prompt, prompt group by prompt group
   eval_samples.jsonl every held-out completion of every evaluation (prompt id, answer, completion, correct)
   bench.jsonl        shipped-benchmark evaluations (pass@1, greedy, ...), one record per benchmark and step
   bench/step-000020/ their samples and summaries, as `aha eval` writes them
@@ -36,7 +37,8 @@ from aha.files import is_temporary, write_text_atomically
 log = logging.getLogger(__name__)
 
 LOGS = ("metrics.jsonl", "samples.jsonl", "eval.jsonl", "eval_samples.jsonl", "bench.jsonl")
-NAMES = {"config.yaml", "checkpoints", "bench", "plots", "report.md", *LOGS}  # what a run writes
+COMPLETIONS = "completions.jsonl"  # a sampling run's output (aha.stages.sample), kept by prompt groups
+NAMES = {"config.yaml", "checkpoints", "bench", "plots", "report.md", COMPLETIONS, *LOGS}  # what a run writes
 STEP = re.compile(r"step-(\d+)")
 T = TypeVar("T")
 
@@ -58,8 +60,8 @@ class RunDir:
         return (self.path / "config.yaml").is_file()
 
     def started(self) -> bool:
-        """True once a step is logged or a checkpoint written."""
-        return bool(self.read("metrics.jsonl")) or bool(self.checkpoint_dirs())
+        """True once a step is logged, a checkpoint written or a completion sampled."""
+        return bool(self.read("metrics.jsonl")) or bool(self.checkpoint_dirs()) or bool(self.read(COMPLETIONS))
 
     def claim(self, config: dict[str, Any]) -> None:
         """Create the run here, unless the directory holds a run that got going or files no run writes."""
