@@ -1,0 +1,143 @@
+"""The filters of rejection sampling (DeepSeek-R1's curated SFT set): what is dropped from sampled
+completions before they become training data, and why.
+
+Every filter is a named rule, switchable, and applied in a fixed order; a completion is removed by the
+first rule that catches it, so the per-rule counts add up to the rows removed. Per-completion rules look at
+one completion; group rules look at one prompt's completions in sample order (duplicates, at most m kept).
+
+  truncated       the completion hit max_new_tokens (its reasoning or answer is cut)
+  format          not the readable format: `<think>` reasoning `</think>` then a non-empty summary
+  code_block      a fenced code block inside the reasoning
+  long_paragraph  a paragraph of the reasoning longer than `max_paragraph_words` words
+  repetition      a decoding loop: some run of 4 words occurs 4 times or more
+  duplicate       the same text (whitespace aside) as an earlier kept completion of the prompt
+  near_duplicate  character 5-gram overlap (Jaccard) with an earlier kept completion >= `near_duplicate`
+  per_prompt      more than `max_per_prompt` completions of one prompt already kept
+
+Rows are `aha sample` records (`response`, `finish_reason`, `prompt_index`); rules read them, never change them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aha.errors import ConfigError
+from aha.track.health import is_repetitive
+
+Row = dict[str, Any]
+ROW_RULES = ("truncated", "format", "code_block", "long_paragraph", "repetition")
+GROUP_RULES = ("duplicate", "near_duplicate", "per_prompt")
+RULES = ROW_RULES + GROUP_RULES
+
+_THINK = re.compile(r"\s*<think>(.*?)</think>(.*)", re.DOTALL)
+_FENCE = re.compile(r"^[ \t]*(```|~~~)", re.MULTILINE)
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
+
+
+def split_response(response: str) -> tuple[str, str] | None:
+    """(reasoning, summary) of a response in the readable format, else None (no think block, a tag twice,
+    or an empty part)."""
+    if response.count("<think>") != 1 or response.count("</think>") != 1:
+        return None
+    match = _THINK.fullmatch(response)
+    if not match or not match.group(1).strip() or not match.group(2).strip():
+        return None
+    return match.group(1), match.group(2)
+
+
+def reasoning_of(response: str) -> str:
+    """The text inside the think block (the whole response when it has none)."""
+    parts = split_response(response)
+    return parts[0] if parts else response
+
+
+def has_code_block(response: str) -> bool:
+    """A fenced (``` or ~~~) code block in the reasoning."""
+    return bool(_FENCE.search(reasoning_of(response)))
+
+
+def longest_paragraph(response: str) -> int:
+    """Words in the reasoning's longest paragraph (paragraphs are separated by blank lines)."""
+    return max((len(p.split()) for p in _PARAGRAPH_BREAK.split(reasoning_of(response))), default=0)
+
+
+def shingles(text: str, size: int = 5) -> set[str]:
+    """Character `size`-grams of the text with whitespace collapsed."""
+    text = " ".join(text.split())
+    return {text[i : i + size] for i in range(max(1, len(text) - size + 1))}
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class FilterConfig:
+    rules: tuple[str, ...] = RULES  # the rules applied, in RULES order whatever the order given
+    max_paragraph_words: int = 200
+    near_duplicate: float = 0.9  # Jaccard of character 5-grams
+    max_per_prompt: int = 4
+
+    def __post_init__(self) -> None:
+        unknown = [rule for rule in self.rules if rule not in RULES]
+        if unknown:
+            raise ConfigError(f"rules: unknown rule {unknown[0]!r}; rules: {', '.join(RULES)}")
+        if self.max_paragraph_words < 1 or self.max_per_prompt < 1:
+            raise ConfigError("max_paragraph_words and max_per_prompt must be >= 1")
+        if not 0.0 < self.near_duplicate <= 1.0:
+            raise ConfigError(f"near_duplicate={self.near_duplicate} must be in (0, 1]")
+
+
+@dataclass
+class Filtered:
+    kept: list[Row] = field(default_factory=list)
+    removed: dict[str, list[Row]] = field(default_factory=dict)  # rule -> rows it removed, in input order
+
+    def counts(self) -> dict[str, int]:
+        return {rule: len(rows) for rule, rows in self.removed.items()}
+
+
+def row_rules(cfg: FilterConfig) -> list[tuple[str, Callable[[Row], bool]]]:
+    checks: dict[str, Callable[[Row], bool]] = {
+        "truncated": lambda row: row.get("finish_reason") == "length",
+        "format": lambda row: split_response(row["response"]) is None,
+        "code_block": lambda row: has_code_block(row["response"]),
+        "long_paragraph": lambda row: longest_paragraph(row["response"]) > cfg.max_paragraph_words,
+        "repetition": lambda row: is_repetitive(row["response"]),
+    }
+    return [(rule, checks[rule]) for rule in ROW_RULES if rule in cfg.rules]
+
+
+def _group_rule(cfg: FilterConfig, row: Row, kept: Sequence[tuple[Row, str, set[str]]]) -> str | None:
+    text = " ".join(row["response"].split())
+    if "duplicate" in cfg.rules and any(text == other for _, other, _ in kept):
+        return "duplicate"
+    if "near_duplicate" in cfg.rules:
+        grams = shingles(text)
+        if any(jaccard(grams, other) >= cfg.near_duplicate for _, _, other in kept):
+            return "near_duplicate"
+    if "per_prompt" in cfg.rules and len(kept) >= cfg.max_per_prompt:
+        return "per_prompt"
+    return None
+
+
+def apply_filters(rows: Sequence[Row], cfg: FilterConfig) -> Filtered:
+    """Kept rows (input order) and, per rule, the rows it removed; every rule in cfg.rules has an entry."""
+    result = Filtered(removed={rule: [] for rule in RULES if rule in cfg.rules})
+    checks = row_rules(cfg)
+    groups: dict[Any, list[tuple[Row, str, set[str]]]] = {}
+    for row in rows:
+        rule = next((name for name, caught in checks if caught(row)), None)
+        if rule is None:
+            kept = groups.setdefault(row.get("prompt_index"), [])
+            rule = _group_rule(cfg, row, kept)
+            if rule is None:
+                text = " ".join(row["response"].split())
+                kept.append((row, text, shingles(text)))
+                result.kept.append(row)
+                continue
+        result.removed[rule].append(row)
+    return result
