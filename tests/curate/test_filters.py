@@ -5,14 +5,26 @@ from __future__ import annotations
 
 import pytest
 
-from aha.curate.filters import FilterConfig, apply_filters, jaccard, longest_paragraph, shingles, split_response
+from aha.curate.filters import (
+    ROW_RULES,
+    FilterConfig,
+    apply_filters,
+    foreign_segments,
+    jaccard,
+    longest_paragraph,
+    segments,
+    shingles,
+    split_response,
+)
 from aha.errors import ConfigError
 
 GOOD = "<think>\nThe ones: 3 + 6 = 9. The tens: 1 + 5 = 6.\n</think>\nThe sum is \\boxed{69}."
 
 
 def words(count):
-    return " ".join(f"w{i}" for i in range(count))
+    """`count` words of English in which no run of 4 words comes back (so no repetition loop)."""
+    text = " ".join(f"the value {i + 1} is larger than {i}" for i in range(count))
+    return " ".join(text.split()[:count])
 
 
 def row(response, prompt=0, finish="stop"):
@@ -32,6 +44,12 @@ CASES = [
     ("format", ("<think>a</think> b <think>c</think> d", "stop"), ("<think>\nplan\n</think>\nanswer", "stop")),
     ("format", ("<think>   </think> The sum is 69.", "stop"), ("<think>x</think>y", "stop")),
     ("format", ("<think>Only reasoning, no summary.</think>\n", "stop"), (GOOD, "stop")),
+    ("mixed_language", ("<think>\nThe ones: 3 + 6 = 9. 所以十位是一加五等于六。\n</think>\n69", "stop"),
+     # the summary is not judged
+     ("<think>\nThe ones: 3 + 6 = 9. The tens: 1 + 5 = 6.\n</think>\n所以答案是六十九。", "stop")),
+    # code-switching inside a sentence
+    ("mixed_language", ("<think>\nLet me compute 这个加法很简单 then check it.\n</think>\n69", "stop"),
+     ("<think>\nWait, let me re-check: 69 - 56 = 13, right. So the sum is 69.\n</think>\n69", "stop")),
     ("code_block", ("<think>\nLet me compute:\n```python\nprint(13 + 56)\n```\n</think>\n69", "stop"),
      ("<think>\nThe sum is 13 + 56.\n</think>\n```python\nprint(69)\n```", "stop")),  # code in the summary is fine
     ("code_block", ("<think>\n~~~\n13 + 56\n~~~\n</think>\n69", "stop"),
@@ -47,7 +65,7 @@ CASES = [
 def test_each_rule_catches_its_case_and_lets_the_other_through(rule, caught, kept):
     assert caught_by(caught[0], caught[1]) == rule
     assert caught_by(kept[0], kept[1]) is None
-    others = tuple(r for r in ("truncated", "format", "code_block", "long_paragraph", "repetition") if r != rule)
+    others = tuple(r for r in ROW_RULES if r != rule)
     assert caught_by(caught[0], caught[1], rules=others) is None  # switched off, the rule catches nothing
 
 
@@ -94,3 +112,20 @@ def test_helpers_by_hand():
 def test_bad_settings_are_one_line_errors(settings, message):
     with pytest.raises(ConfigError, match=message):
         FilterConfig(**settings)
+
+
+def test_the_reasoning_language_is_judged_segment_by_segment():
+    english = "The ones: 3 + 6 = 9. The tens: 1 + 5 = 6. So 13 + 56 = 69. Check: 69 - 56 = 13, right."
+    chinese = "个位：三加六等于九。十位：一加五等于六。所以答案是六十九。"
+    assert foreign_segments(english, "en") == [] and foreign_segments(chinese, "zh") == []
+    assert [language for _, language in foreign_segments(chinese, "en")] == ["zh", "zh", "zh"]
+    assert foreign_segments(english, "zh")  # English reasoning where Chinese was asked for
+    # code-switching inside one sentence is cut where the script changes
+    assert segments("Let me compute 这个加法 then check.") == ["Let me compute", "这个加法", "then check"]
+    assert [s for s, _ in foreign_segments("Let me compute 这个加法很简单 then check it.", "en")] == ["这个加法很简单"]
+    # short segments (numbers, one word) are not judged: too little text to tell
+    assert foreign_segments("So 13 + 56 = 69. Ok. 好", "en") == []
+    # the language is a setting: Chinese reasoning kept when Chinese is the target
+    response = f"<think>\n{chinese}\n</think>\n答案是 69。"
+    assert apply_filters([row(response)], FilterConfig(language="zh")).kept
+    assert not apply_filters([row(response)], FilterConfig(language="en")).kept
