@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("sft", SFT_RECIPE, "a supervised fine-tuning recipe (stage: sft)", "data=my.jsonl epochs=2"),
         ("sample", None, "k samples per prompt of a prompt set into completions.jsonl (stage: sample)",
          "model=runs/x/checkpoints/step-000060 prompts=gsm8k split=train limit=100 n=4"),
+        ("reject", None, "rejection sampling: an `aha sample` run to a curated SFT set (stage: reject)",
+         "samples=runs/sample-x filters.max_per_prompt=2 filters.language=zh"),
     ):  # fmt: skip
         command = commands.add_parser(
             name,
@@ -78,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="RUN_DIR",
             help="continue a run from its last complete " + ("chunk of prompts" if name == "sample" else "checkpoint"),
         )
-        command.set_defaults(func={"train": _train, "sft": _sft, "sample": _sample}[name])
+        command.set_defaults(func={"train": _train, "sft": _sft, "sample": _sample, "reject": _reject}[name])
 
     evaluate = commands.add_parser(
         "eval",
@@ -179,6 +181,10 @@ def _sample(args: argparse.Namespace) -> int:
     return _run_recipe(args, default=None, stage="sample")
 
 
+def _reject(args: argparse.Namespace) -> int:
+    return _run_recipe(args, default=None, stage="reject")
+
+
 POSTFIX = (("reward_mean", "reward", ".2f"), ("accuracy", "acc", ".2f"), ("length_mean", "len", ".0f"),
            ("loss", "loss", ".3f"))  # fmt: skip
 
@@ -249,10 +255,14 @@ def _run_recipe(args: argparse.Namespace, default: str | None, stage: str | None
     finally:
         for bar in bars:
             bar.close()
-    if "summary" in result:
-        done = result["summary"]
+    done = result.get("summary")
+    if named == "sample":
         print(f"{done['completions']} completions of {done['prompts']} prompts, {done['tokens']} tokens "
               f"({done['truncated']} cut at max_new_tokens): {run_dir / 'completions.jsonl'}")  # fmt: skip
+        return 0
+    if named == "reject":
+        print(f"{done['kept']} of {done['rows']} completions kept ({done['prompts_kept']} of {done['prompts']} "
+              f"prompts): {run_dir / 'curated.jsonl'}; report: {run_dir / 'report.md'}")  # fmt: skip
         return 0
     first, last = result["first"] or {}, result["last"] or {}
     said = []

@@ -83,6 +83,11 @@ ROWS: list[tuple[str, str, list[str], str | None]] = [
     ("sample", "overrides", ["max_new_tokens=100000"], "max_new_tokens 100000: more than the 8192"),
     ("sample", "--out", ["--out", "{tmp}/in.jsonl"], "is a file"),
     ("sample", "--resume", ["--resume", "{tmp}"], "not a run directory"),
+    ("reject", "recipe", ["sft-think-arith"], "a recipe of stage 'sft'"),
+    ("reject", "overrides", ["samples={tmp}/none"], "samples: {tmp}/none: no such file"),
+    ("reject", "overrides", ["samples={tmp}", "filters.rules=[spelling]"], "unknown rule 'spelling'"),
+    ("reject", "--out", ["samples={tmp}", "--out", "{tmp}/in.jsonl"], "is a file"),
+    ("reject", "--resume", ["--resume", "{tmp}"], "not a run directory"),
     # eval
     ("eval", "model", ["{tmp}/nope"], "model: model"),
     ("eval", "--bench", ["--bench", "gsm9k"], "--bench: unknown benchmark 'gsm9k'; shipped: aime24, arithmetic"),

@@ -18,6 +18,7 @@ STAGES = {
     "grpo": ("aha.stages.grpo", "GRPOConfig"),
     "sft": ("aha.stages.sft", "SFTConfig"),
     "sample": ("aha.stages.sample", "SampleConfig"),
+    "reject": ("aha.stages.reject", "RejectConfig"),
 }
 
 

@@ -6,8 +6,8 @@ generator, or a JSONL file of {prompt, answer}), in their order. They are sample
 generation backend (`aha.types.GenerationBackend`; the native engine here), and each chunk's completions
 are appended to `completions.jsonl` as soon as it finishes, one line per completion:
 
-  {"prompt_id", "prompt_index", "sample_index", "prompt", "answer", "completion", "response", "tokens",
-   "finish_reason", "sampling": {"n", "temperature", "top_p", "top_k", "max_new_tokens", "seed"}}
+  {"prompt_id", "prompt_index", "sample_index", "prompt", "answer", "meta", "completion", "response",
+   "tokens", "finish_reason", "sampling": {"n", "temperature", "top_p", "top_k", "max_new_tokens", "seed"}}
 
 Samples are seeded per (seed, prompt index, sample index), and a resumed run samples the same chunks as
 an uninterrupted one (the number of rows decoded together decides which matmul kernels run, and so the
@@ -137,6 +137,7 @@ def record(cfg: SampleConfig, sample: Sample, index: int, completion: Any, promp
         "sample_index": completion.sample_index,
         "prompt": sample.prompt,
         "answer": sample.answer,
+        "meta": dict(sample.meta),  # what the set's reward needs besides the answer (tests, numbers)
         "completion": completion.text,
         "response": prompter.response(completion.text),
         "tokens": len(completion.token_ids),

@@ -6,6 +6,7 @@ run/
   samples.jsonl      a few completions per step
   eval.jsonl         one record per held-out evaluation
   completions.jsonl  `aha sample`: every completion of every prompt, prompt group by prompt group
+  curated.jsonl      `aha reject`: the completions kept (removed.jsonl, report.json: what went and why)
   eval_samples.jsonl every held-out completion of every evaluation (prompt id, answer, completion, correct)
   bench.jsonl        shipped-benchmark evaluations (pass@1, greedy, ...), one record per benchmark and step
   bench/step-000020/ their samples and summaries, as `aha eval` writes them
@@ -38,7 +39,19 @@ log = logging.getLogger(__name__)
 
 LOGS = ("metrics.jsonl", "samples.jsonl", "eval.jsonl", "eval_samples.jsonl", "bench.jsonl")
 COMPLETIONS = "completions.jsonl"  # a sampling run's output (aha.stages.sample), kept by prompt groups
-NAMES = {"config.yaml", "checkpoints", "bench", "plots", "report.md", COMPLETIONS, *LOGS}  # what a run writes
+CURATED = "curated.jsonl"  # a rejection run's output (aha.stages.reject), with removed.jsonl and report.json
+NAMES = {
+    "config.yaml",
+    "checkpoints",
+    "bench",
+    "plots",
+    "report.md",
+    "report.json",
+    COMPLETIONS,
+    CURATED,
+    "removed.jsonl",
+    *LOGS,
+}  # what a run writes; fmt: skip
 STEP = re.compile(r"step-(\d+)")
 T = TypeVar("T")
 
@@ -61,7 +74,12 @@ class RunDir:
 
     def started(self) -> bool:
         """True once a step is logged, a checkpoint written or a completion sampled."""
-        return bool(self.read("metrics.jsonl")) or bool(self.checkpoint_dirs()) or bool(self.read(COMPLETIONS))
+        return (
+            bool(self.read("metrics.jsonl"))
+            or bool(self.checkpoint_dirs())
+            or bool(self.read(COMPLETIONS))
+            or (self.path / CURATED).is_file()
+        )
 
     def claim(self, config: dict[str, Any]) -> None:
         """Create the run here, unless the directory holds a run that got going or files no run writes."""

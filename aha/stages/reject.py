@@ -1,0 +1,207 @@
+"""`aha reject` (stage `reject`): from an `aha sample` run to a curated SFT set, DeepSeek-R1's rejection
+sampling.
+
+Every completion first gets a verdict from the rule reward of its prompt set (the set the sample run
+drew from; `reward=` overrides): a score of 1 is correct, anything lower incorrect, None unverifiable
+(dropped and counted apart: a judge model will decide those). The correct ones then pass the filters of
+`aha.curate.filters` in their fixed order. A completion is removed by the first check that catches it, so
+the report's counts add up to the rows removed.
+
+The run directory holds `curated.jsonl` ({prompt_id, prompt, response, answer}: `aha sft` trains on it
+as it is), `removed.jsonl` (each removed row with the check that removed it), and `report.md` /
+`report.json`: rows removed per check with one example each, the pass rate per prompt, and the response
+lengths before and after.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aha.curate.filters import FilterConfig, apply_filters
+from aha.errors import AhaError, ConfigError, DataError
+from aha.files import write_text_atomically
+from aha.ranges import raise_problems
+from aha.rewards import build
+from aha.rewards import problems as reward_problems
+from aha.track.run_dir import COMPLETIONS, CURATED, RunDir
+from aha.types import Sample
+
+REMOVED = "removed.jsonl"
+VERDICTS = ("incorrect", "unverifiable")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RejectConfig:
+    stage: str = "reject"
+    name: str = "reject"
+    samples: str = ""  # an `aha sample` run directory (or its completions.jsonl)
+    reward: str | None = None  # the rule deciding correctness; default: the sampled prompt set's
+    filters: FilterConfig = field(default_factory=FilterConfig)
+
+    def __post_init__(self) -> None:
+        problems: list[tuple[str, str] | None] = []
+        if self.stage != "reject":
+            problems.append(("stage", f"stage={self.stage!r}: this config is the reject stage's"))
+        if not self.samples:
+            problems.append(("samples", "samples: give an `aha sample` run directory"))
+        if self.reward is not None:
+            problems.extend(("reward", message) for _, message in reward_problems({self.reward: 1.0}, self.reward))
+        raise_problems(problems)
+
+
+def completions_path(cfg: RejectConfig) -> Path:
+    path = Path(cfg.samples)
+    path = path / COMPLETIONS if path.is_dir() else path
+    if not path.is_file():
+        raise ConfigError(f"samples: {path}: no such file (give an `aha sample` run directory)")
+    return path
+
+
+def reward_name(cfg: RejectConfig) -> str:
+    """The reward given, else the one of the prompt set the sample run drew from."""
+    if cfg.reward is not None:
+        return cfg.reward
+    from aha.tasks.sets import PROMPT_SETS, get_set
+
+    source = completions_path(cfg).parent / "config.yaml"
+    prompts = RunDir(source.parent).config().get("prompts", "") if source.is_file() else ""
+    if prompts in PROMPT_SETS:
+        return get_set(prompts).reward
+    return "accuracy_math"  # a user's JSONL of {prompt, answer}, as `aha sample` reads it
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for line, text in enumerate(handle, 1):
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise DataError(f"{path}:{line}: not JSON ({error.msg})") from None
+            missing = [k for k in ("prompt_id", "prompt_index", "prompt", "answer", "response") if k not in row]
+            if not isinstance(row, dict) or missing:
+                raise DataError(f"{path}:{line}: not an `aha sample` record (no {missing[0] if missing else 'object'})")
+            rows.append(row)
+    return rows
+
+
+def preflight(cfg: RejectConfig) -> RejectConfig:
+    read_rows(completions_path(cfg))
+    reward_name(cfg)
+    return cfg
+
+
+def verdicts(rows: Sequence[dict[str, Any]], reward: str) -> list[str | None]:
+    """None (correct), "incorrect" or "unverifiable" for each row, by the rule reward."""
+    samples = [Sample(id=r["prompt_id"], prompt=r["prompt"], answer=str(r["answer"]), meta=r.get("meta") or {})
+               for r in rows]  # fmt: skip
+    with build(reward) as scorer:
+        scores = scorer.score([r["response"] for r in rows], samples)
+    return [None if s is not None and s >= 1.0 else "incorrect" if s is not None else "unverifiable" for s in scores]
+
+
+def _lengths(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    tokens = [r.get("tokens", 0) for r in rows]
+    return {"rows": len(rows), "mean_tokens": statistics.fmean(tokens) if tokens else 0.0}
+
+
+def curate(rows: list[dict[str, Any]], reward: str, filters: FilterConfig) -> dict[str, Any]:
+    """Kept rows, removed rows by check, and the report's figures."""
+    removed: dict[str, list[dict[str, Any]]] = {verdict: [] for verdict in VERDICTS}
+    correct = []
+    for row, verdict in zip(rows, verdicts(rows, reward), strict=True):
+        (correct if verdict is None else removed[verdict]).append(row)
+    filtered = apply_filters(correct, filters)
+    removed.update(filtered.removed)
+    prompts: dict[str, list[int]] = {}
+    for row in rows:
+        prompts.setdefault(row["prompt_id"], [0, 0])[1] += 1
+    for row in correct:
+        prompts[row["prompt_id"]][0] += 1
+    rates = [right / total for right, total in prompts.values()]
+    report = {
+        "reward": reward,
+        "rows": len(rows),
+        "kept": len(filtered.kept),
+        "removed": {check: len(found) for check, found in removed.items()},
+        "examples": {check: found[0]["response"] for check, found in removed.items() if found},
+        "prompts": len(prompts),
+        "prompts_kept": len({r["prompt_id"] for r in filtered.kept}),
+        "pass_rate_mean": statistics.fmean(rates) if rates else 0.0,
+        "pass_rate_histogram": {f"{k}/{n}": v for (k, n), v in sorted(_histogram(prompts.values()).items())},
+        "before": _lengths(rows),
+        "after": _lengths(filtered.kept),
+    }
+    return {"kept": filtered.kept, "removed": removed, "report": report}
+
+
+def _histogram(groups: Any) -> dict[tuple[int, int], int]:
+    counts: dict[tuple[int, int], int] = {}
+    for right, total in groups:
+        counts[(right, total)] = counts.get((right, total), 0) + 1
+    return counts
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        "# Rejection sampling report",
+        "",
+        f"{report['rows']} completions of {report['prompts']} prompts, verdicts by `{report['reward']}`: "
+        f"**{report['kept']} kept** ({report['prompts_kept']} prompts), "
+        f"{report['rows'] - report['kept']} removed. Mean pass rate per prompt {report['pass_rate_mean']:.1%}.",
+        "",
+        "| check | removed | example |",
+        "| --- | --- | --- |",
+    ]
+    for check, count in report["removed"].items():
+        example = report["examples"].get(check, "")
+        example = " ".join(example.split())[:120].replace("|", "\\|")
+        lines.append(f"| {check} | {count} | {example} |")
+    lines += [
+        "",
+        "| | rows | mean tokens |",
+        "| --- | --- | --- |",
+        f"| before | {report['before']['rows']} | {report['before']['mean_tokens']:.1f} |",
+        f"| after | {report['after']['rows']} | {report['after']['mean_tokens']:.1f} |",
+        "",
+        "Prompts by correct / sampled: "
+        + ", ".join(f"{key}: {count}" for key, count in report["pass_rate_histogram"].items())
+        + ".",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def run(
+    cfg: RejectConfig,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Curate the sampled completions into run_dir (redone whole on resume: it takes seconds)."""
+    from aha.config import to_dict
+
+    rows = read_rows(completions_path(cfg))
+    reward = reward_name(cfg)
+    directory = RunDir(run_dir)
+    if resume and not directory.is_run():
+        raise AhaError(f"{directory.path}: not a run directory (no config.yaml)")
+    if not resume:
+        directory.claim(to_dict(cfg))
+    result = curate(rows, reward, cfg.filters)
+    curated = [{"prompt_id": r["prompt_id"], "prompt": r["prompt"], "response": r["response"], "answer": r["answer"]}
+               for r in result["kept"]]  # fmt: skip
+    removed = [{"check": check, **row} for check, found in result["removed"].items() for row in found]
+    for name, records in ((CURATED, curated), (REMOVED, removed)):
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        write_text_atomically(directory.path / name, text)
+    report = result["report"]
+    write_text_atomically(directory.path / "report.json", json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    write_text_atomically(directory.path / "report.md", markdown(report))
+    return {"first": None, "last": None, "run_dir": str(directory.path), "summary": report}
