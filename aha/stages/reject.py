@@ -7,8 +7,11 @@ drew from; `reward=` overrides): a score of 1 is correct, anything lower incorre
 `aha.curate.filters` in their fixed order. A completion is removed by the first check that catches it, so
 the report's counts add up to the rows removed.
 
-The run directory holds `curated.jsonl` ({prompt_id, prompt, response, answer}: `aha sft` trains on it
-as it is), `removed.jsonl` (each removed row with the check that removed it), and `report.md` /
+With `mix.share` above 0, non-reasoning examples (shipped: Self-Instruct's human-written instructions and
+answers, no chain of thought) are added until they make that share of the set, as R1 added 200k to 600k.
+
+The run directory holds `curated.jsonl` ({prompt_id, prompt, response, answer, source}: `aha sft` trains
+on it as it is), `removed.jsonl` (each removed row with the check that removed it), and `report.md` /
 `report.json`: rows removed per check with one example each, the pass rate per prompt, and the response
 lengths before and after.
 """
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from aha.curate.filters import FilterConfig, apply_filters
+from aha.data.jsonl import read_jsonl
 from aha.errors import AhaError, ConfigError, DataError
 from aha.files import write_text_atomically
 from aha.ranges import raise_problems
@@ -36,12 +40,58 @@ VERDICTS = ("incorrect", "unverifiable")
 
 
 @dataclass(frozen=True, kw_only=True)
+class MixConfig:
+    """Non-reasoning examples (answers without a chain of thought) mixed into the curated set, as R1 added
+    200k of them to 600k reasoning samples (share 0.25)."""
+
+    data: str = "general_instructions"  # a shipped set in aha/data/sets, or a JSONL of {instruction, input, output}
+    share: float = 0.0  # of the final set; 0 = none
+    seed: int = 0  # which examples, when fewer are needed than the data holds
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.share < 1.0:
+            raise_problems([("share", f"share={self.share} must be in [0, 1)")])
+
+
+def general_path(mix: MixConfig) -> Path:
+    from aha.tasks.sets import SETS_DIR
+
+    shipped = SETS_DIR / f"{mix.data}.jsonl"
+    path = shipped if shipped.is_file() else Path(mix.data)
+    if not path.is_file():
+        raise ConfigError(f"mix.data: {mix.data}: neither a shipped set nor a file")
+    return path
+
+
+def general_examples(mix: MixConfig, count: int) -> list[dict[str, Any]]:
+    """`count` non-reasoning examples (all there are when fewer), in a seeded order."""
+    import random
+
+    path = general_path(mix)
+    examples = []
+    for line, record in read_jsonl(path):
+        instruction, output = (
+            record.get("instruction", record.get("prompt")),
+            record.get("output", record.get("response")),
+        )
+        if not isinstance(instruction, str) or not isinstance(output, str) or not instruction or not output:
+            raise DataError(f"{path}:{line}: give instruction and output (or prompt and response) as text")
+        extra = record.get("input") or ""
+        prompt = f"{instruction}\n\n{extra}" if extra else instruction
+        examples.append({"prompt_id": str(record.get("id", f"{path.stem}/{line}")), "prompt": prompt,
+                         "response": output, "answer": None, "source": "general"})  # fmt: skip
+    random.Random(mix.seed).shuffle(examples)
+    return examples[:count]
+
+
+@dataclass(frozen=True, kw_only=True)
 class RejectConfig:
     stage: str = "reject"
     name: str = "reject"
     samples: str = ""  # an `aha sample` run directory (or its completions.jsonl)
     reward: str | None = None  # the rule deciding correctness; default: the sampled prompt set's
     filters: FilterConfig = field(default_factory=FilterConfig)
+    mix: MixConfig = field(default_factory=MixConfig)
 
     def __post_init__(self) -> None:
         problems: list[tuple[str, str] | None] = []
@@ -93,6 +143,8 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 def preflight(cfg: RejectConfig) -> RejectConfig:
     read_rows(completions_path(cfg))
     reward_name(cfg)
+    if cfg.mix.share:
+        general_examples(cfg.mix, 0)  # the file reads
     return cfg
 
 
@@ -169,6 +221,13 @@ def markdown(report: dict[str, Any]) -> str:
         f"| before | {report['before']['rows']} | {report['before']['mean_tokens']:.1f} |",
         f"| after | {report['after']['rows']} | {report['after']['mean_tokens']:.1f} |",
         "",
+        (
+            f"Mixed in: {report['mix']['mixed']} non-reasoning examples from `{report['mix']['data']}` (share "
+            f"{report['mix']['share']:.0%}; {report['mix']['wanted']} wanted)."
+            if report.get("mix", {}).get("wanted")
+            else "No non-reasoning examples mixed in."
+        ),
+        "",
         "Prompts by correct / sampled: "
         + ", ".join(f"{key}: {count}" for key, count in report["pass_rate_histogram"].items())
         + ".",
@@ -195,13 +254,17 @@ def run(
     if not resume:
         directory.claim(to_dict(cfg))
     result = curate(rows, reward, cfg.filters)
-    curated = [{"prompt_id": r["prompt_id"], "prompt": r["prompt"], "response": r["response"], "answer": r["answer"]}
-               for r in result["kept"]]  # fmt: skip
+    curated = [{"prompt_id": r["prompt_id"], "prompt": r["prompt"], "response": r["response"], "answer": r["answer"],
+                "source": "reasoning"} for r in result["kept"]]  # fmt: skip
+    report = result["report"]
+    wanted = round(cfg.mix.share / (1.0 - cfg.mix.share) * len(curated))
+    general = general_examples(cfg.mix, wanted) if wanted else []
+    report["mix"] = {"data": cfg.mix.data, "share": cfg.mix.share, "wanted": wanted, "mixed": len(general)}
+    curated += general
     removed = [{"check": check, **row} for check, found in result["removed"].items() for row in found]
     for name, records in ((CURATED, curated), (REMOVED, removed)):
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
         write_text_atomically(directory.path / name, text)
-    report = result["report"]
     write_text_atomically(directory.path / "report.json", json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     write_text_atomically(directory.path / "report.md", markdown(report))
     return {"first": None, "last": None, "run_dir": str(directory.path), "summary": report}

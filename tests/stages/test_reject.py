@@ -59,7 +59,7 @@ def test_verdicts_then_filters_with_counts_that_add_up(tmp_path):
     assert report["kept"] == 3 and report["rows"] == 9 == report["kept"] + sum(report["removed"].values())
     curated = [json.loads(line) for line in (tmp_path / "curated" / "curated.jsonl").read_text().splitlines()]
     assert [c["response"] for c in curated] == [rows[0]["response"], rows[6]["response"], rows[7]["response"]]
-    assert set(curated[0]) == {"prompt_id", "prompt", "response", "answer"}
+    assert set(curated[0]) == {"prompt_id", "prompt", "response", "answer", "source"}
     removed = [json.loads(line) for line in (tmp_path / "curated" / "removed.jsonl").read_text().splitlines()]
     assert len(removed) == 6 and {r["check"] for r in removed} == {k for k, v in report["removed"].items() if v}
     # pass rates by hand (verdicts come before the filters): prompt 0 3 of 4, prompt 1 4 of 4, prompt 2 0 of 1
@@ -118,3 +118,32 @@ def test_sample_then_reject_from_the_command_line(tiny_llama_dir, tmp_path, caps
     assert report["rows"] == 6 and report["reward"] == "accuracy_math"  # a user's file: the math grader
     assert f"{report['kept']} of 6 completions kept" in said
     assert report["kept"] + sum(report["removed"].values()) == 6
+
+
+def test_non_reasoning_examples_are_mixed_in_at_the_share_asked(tmp_path, tiny_llama_dir):
+    from aha.data.sft import read_examples
+    from aha.models import load
+
+    responses = [[(good(10, p), "stop")] for p in range(3)]  # three prompts, each one correct completion
+    directory, _ = sample_run(tmp_path, responses)
+    cfg = load_config(RejectConfig, None, [f"samples={directory}", "mix.share=0.5", "mix.seed=3"])
+    report = run(cfg, tmp_path / "mixed")["summary"]
+    assert report["kept"] == 3 and report["mix"] == {"data": "general_instructions", "share": 0.5, "wanted": 3,
+                                                     "mixed": 3}  # fmt: skip
+    path = tmp_path / "mixed" / "curated.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["source"] for r in records] == ["reasoning"] * 3 + ["general"] * 3
+    general = records[3:]
+    assert all(r["prompt"] and r["response"] and "<think>" not in r["response"] for r in general)
+    assert all(r["prompt_id"].startswith("self-instruct/") for r in general)
+    # the same seed picks the same examples; the set is what `aha sft` trains on as it is
+    again = run(cfg, tmp_path / "again")
+    assert again["summary"]["mix"] == report["mix"]
+    assert (tmp_path / "again" / "curated.jsonl").read_text() == path.read_text()
+    examples, _ = read_examples(path, load(tiny_llama_dir).tokenizer, 512)
+    assert len(examples) == 6
+    # more than the data holds: all of it, and the report says so
+    everything = run(load_config(RejectConfig, None, [f"samples={directory}", "mix.share=0.999"]), tmp_path / "all")
+    assert everything["summary"]["mix"]["wanted"] == 2997 and everything["summary"]["mix"]["mixed"] == 427
+    with pytest.raises(ConfigError, match=r"share=1.0 must be in \[0, 1\)"):
+        load_config(RejectConfig, None, ["samples=x", "mix.share=1.0"])
