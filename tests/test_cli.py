@@ -201,6 +201,8 @@ def workdir(tmp_path, monkeypatch):
         ("aha.stages.generate", "run"),
         ("aha.stages.grpo", "run"),
         ("aha.stages.sft", "run"),
+        ("aha.stages.sample", "run"),
+        ("aha.stages.reject", "run"),
         ("aha.stages.evaluate", "run"),
         ("aha.stages.grade", "score"),
         ("aha.bench.generate", "run"),

@@ -133,9 +133,11 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
                 row = json.loads(text)
             except json.JSONDecodeError as error:
                 raise DataError(f"{path}:{line}: not JSON ({error.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{line}: not an `aha sample` record (not a JSON object)")
             missing = [k for k in ("prompt_id", "prompt_index", "prompt", "answer", "response") if k not in row]
-            if not isinstance(row, dict) or missing:
-                raise DataError(f"{path}:{line}: not an `aha sample` record (no {missing[0] if missing else 'object'})")
+            if missing:
+                raise DataError(f"{path}:{line}: not an `aha sample` record (no {missing[0]})")
             rows.append(row)
     return rows
 

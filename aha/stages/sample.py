@@ -117,7 +117,9 @@ def complete_groups(run_dir: RunDir, n: int, chunk: int = 1, total: int | None =
     count as done, however the last chunk ends)."""
     records = run_dir.read(COMPLETIONS)  # stops at a line a kill cut short
     done = 0
-    while len(records) >= (done + 1) * n and all(r["prompt_index"] == done for r in records[done * n : (done + 1) * n]):
+    while len(records) >= (done + 1) * n and all(
+        isinstance(r, dict) and r.get("prompt_index") == done for r in records[done * n : (done + 1) * n]
+    ):
         done += 1
     if done != total:
         done -= done % chunk
@@ -204,7 +206,7 @@ def run(
         "prompts": len(samples),
         "completions": len(rows),
         "resumed_at": start,
-        "tokens": sum(r["tokens"] for r in rows),
-        "truncated": sum(r["finish_reason"] == "length" for r in rows),
+        "tokens": sum(int(r.get("tokens", 0)) for r in rows),
+        "truncated": sum(r.get("finish_reason") == "length" for r in rows),
     }
     return {"first": None, "last": None, "run_dir": str(directory.path), "summary": summary}

@@ -94,6 +94,12 @@ def test_bad_input_is_a_one_line_error(tmp_path):
     (directory / COMPLETIONS).write_text('{"prompt_id": "q0"}\nnot json\n')
     with pytest.raises(DataError, match=r"completions.jsonl:1: not an `aha sample` record \(no prompt_index\)"):
         run(RejectConfig(samples=str(directory)), tmp_path / "out")
+    (directory / COMPLETIONS).write_text("5\n")
+    with pytest.raises(DataError, match=r"completions.jsonl:1: not an `aha sample` record \(not a JSON object\)"):
+        run(RejectConfig(samples=str(directory)), tmp_path / "out2")
+    (directory / COMPLETIONS).write_text("{broken\n")
+    with pytest.raises(DataError, match=r"completions.jsonl:1: not JSON"):
+        run(RejectConfig(samples=str(directory)), tmp_path / "out3")
 
 
 def test_sample_then_reject_from_the_command_line(tiny_llama_dir, tmp_path, capsys):
