@@ -12,6 +12,7 @@ from aha import options
 from aha.bench.configs import (
     GenerateBenchConfig,
     GRPOStepBenchConfig,
+    SampleBenchConfig,
     ScalingBenchConfig,
     SFTBenchConfig,
     TrainBenchConfig,
@@ -137,6 +138,27 @@ def add_bench_commands(commands: Any) -> None:
     bench_train.add_argument("--no-packing", action="store_true", help="padded rows instead of one packed sequence")
     bench_train.add_argument("--json", action="store_true", help="print the figures as one JSON line")
     bench_train.set_defaults(func=_bench_train)
+    bench_sample = benches.add_parser(
+        "sample", help="aha sample vs transformers generate on the same prompts of a prompt set, tokens/s"
+    )
+    sample = SampleBenchConfig
+    bench_sample.add_argument("--model", default=sample.model, help="model or checkpoint (default %(default)s)")
+    bench_sample.add_argument(
+        "--prompts",
+        type=options.nonempty,
+        default=sample.prompts,
+        help="prompt set or JSONL file (default %(default)s)",
+    )
+    bench_sample.add_argument("--split", type=options.nonempty, default=sample.split, help="(default %(default)s)")
+    bench_sample.add_argument("--limit", type=COUNT.parse, default=sample.limit, help="prompts (default %(default)s)")
+    bench_sample.add_argument(
+        "--n", type=COUNT.parse, default=sample.n, help="samples per prompt (default %(default)s)"
+    )
+    bench_sample.add_argument(
+        "--max-new-tokens", type=COUNT.parse, default=sample.max_new_tokens, help="(default %(default)s)"
+    )
+    bench_sample.add_argument("--json", action="store_true", help="print the figures as one JSON line")
+    bench_sample.set_defaults(func=_bench_sample)
     bench_scaling = benches.add_parser(
         "scaling", help="aha's GRPO step time as G (4, 8, 16) and completion length (128, 256, 512) grow"
     )
@@ -204,6 +226,19 @@ def _bench_sft(args: argparse.Namespace) -> int:
     result = run(cfg)
     if args.plot:
         plot(result, args.plot)
+    print(json.dumps(result) if args.json else summary(result))
+    return 0
+
+
+def _bench_sample(args: argparse.Namespace) -> int:
+    from aha.bench.sample import run, stage_config, summary
+    from aha.stages.sample import read_prompts
+
+    cfg = SampleBenchConfig(model=args.model, prompts=args.prompts, split=args.split, limit=args.limit, n=args.n,
+                            max_new_tokens=args.max_new_tokens)  # fmt: skip
+    options.check_model("--model", args.model, "cpu", {"--max-new-tokens": args.max_new_tokens})
+    read_prompts(stage_config(cfg))  # before any model loads
+    result = run(cfg)
     print(json.dumps(result) if args.json else summary(result))
     return 0
 

@@ -104,3 +104,20 @@ class TrainBenchConfig:
     def __post_init__(self) -> None:
         counts = ("prompts", "completion_tokens", "repeats")
         check(self, {**dict.fromkeys(counts, COUNT), "group_size": Range(int, 2), "seed": SEED})
+
+
+@dataclass(frozen=True, kw_only=True)
+class SampleBenchConfig:
+    model: str = DEFAULT_MODEL
+    prompts: str = "gsm8k"  # a prompt set's name or a JSONL file, as `aha sample` takes it
+    split: str = "test"
+    limit: int = 8  # prompts
+    n: int = 4  # completions per prompt
+    max_new_tokens: int = 128
+    temperature: float = 0.6  # `aha sample`'s defaults (DeepSeek-R1's)
+    top_p: float = 0.95
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        counts = ("limit", "n", "max_new_tokens")
+        check(self, {**dict.fromkeys(counts, COUNT), "temperature": TEMPERATURE, "top_p": TOP_P, "seed": SEED})

@@ -10,7 +10,7 @@ from aha.bench.command import add_bench_commands
 def test_every_benchmark_is_a_subcommand_with_a_handler():
     parser = argparse.ArgumentParser(prog="aha")
     add_bench_commands(parser.add_subparsers(dest="command"))
-    for name in ("generate", "rewards", "grpo-step", "sft", "train", "scaling"):
+    for name in ("generate", "rewards", "grpo-step", "sft", "sample", "train", "scaling"):
         args = parser.parse_args(["bench", name])
         assert args.bench == name and callable(args.func), name
     assert parser.parse_args(["bench", "rewards", "--programs", "5"]).programs == 5
