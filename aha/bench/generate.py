@@ -54,7 +54,7 @@ def reference_model(loaded: LoadedModel) -> Any:
     return hf.to(loaded.model.device).eval()
 
 
-def _count_hf_tokens(generated: torch.Tensor, eos_ids: set[int], ignore_eos: bool) -> int:
+def count_generated(generated: torch.Tensor, eos_ids: set[int], ignore_eos: bool) -> int:
     if ignore_eos:
         return generated.numel()
     total = 0
@@ -116,7 +116,7 @@ def run(cfg: GenerateBenchConfig) -> dict[str, Any]:
                 eos_token_id=eos,
                 **extra,
             )
-        return _count_hf_tokens(out[:, width:], set(eos), cfg.ignore_eos)
+        return count_generated(out[:, width:], set(eos), cfg.ignore_eos)
 
     runs = (("transformers", run_hf), ("aha", run_native))
     for _, fn in runs:

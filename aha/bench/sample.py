@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from aha.bench.configs import SampleBenchConfig
-from aha.bench.generate import _count_hf_tokens, reference_model
+from aha.bench.generate import count_generated, reference_model
 from aha.devices import keep_freed_memory
 from aha.models import load
 from aha.rollout.engine import Engine
@@ -60,7 +60,7 @@ def run(cfg: SampleBenchConfig) -> dict[str, Any]:
             out = hf.generate(input_ids=input_ids, attention_mask=attention_mask, do_sample=True,
                               temperature=cfg.temperature, top_p=cfg.top_p, top_k=0, max_new_tokens=cfg.max_new_tokens,
                               num_return_sequences=cfg.n, pad_token_id=pad, eos_token_id=eos)  # fmt: skip
-        return _count_hf_tokens(out[:, width:], set(eos), ignore_eos=False)
+        return count_generated(out[:, width:], set(eos), ignore_eos=False)
 
     figures: dict[str, Any] = {}
     for name, fn in (("transformers", run_hf), ("aha", run_aha)):

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aha.errors import ConfigError
+from aha.rewards.format import split_readable
 from aha.track.health import is_repetitive
 
 Row = dict[str, Any]
@@ -34,27 +35,15 @@ ROW_RULES = ("truncated", "format", "mixed_language", "code_block", "long_paragr
 GROUP_RULES = ("duplicate", "near_duplicate", "per_prompt")
 RULES = ROW_RULES + GROUP_RULES
 
-_THINK = re.compile(r"\s*<think>(.*?)</think>(.*)", re.DOTALL)
 _FENCE = re.compile(r"^[ \t]*(```|~~~)", re.MULTILINE)
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 _SENTENCE = re.compile(r"[^.!?;\n。！？；，、]+")  # the text between sentence marks (CJK commas count)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
 
-def split_response(response: str) -> tuple[str, str] | None:
-    """(reasoning, summary) of a response in the readable format, else None (no think block, a tag twice,
-    or an empty part)."""
-    if response.count("<think>") != 1 or response.count("</think>") != 1:
-        return None
-    match = _THINK.fullmatch(response)
-    if not match or not match.group(1).strip() or not match.group(2).strip():
-        return None
-    return match.group(1), match.group(2)
-
-
 def reasoning_of(response: str) -> str:
     """The text inside the think block (the whole response when it has none)."""
-    parts = split_response(response)
+    parts = split_readable(response)
     return parts[0] if parts else response
 
 
@@ -166,7 +155,7 @@ class Filtered:
 def row_rules(cfg: FilterConfig) -> list[tuple[str, Callable[[Row], bool]]]:
     checks: dict[str, Callable[[Row], bool]] = {
         "truncated": lambda row: row.get("finish_reason") == "length",
-        "format": lambda row: split_response(row["response"]) is None,
+        "format": lambda row: split_readable(row["response"]) is None,
         "mixed_language": lambda row: bool(
             foreign_segments(reasoning_of(row["response"]), cfg.language, cfg.language_min_letters, cfg.language_score)
         ),

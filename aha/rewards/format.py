@@ -49,6 +49,17 @@ def tag_credit(response: str, sample: Sample) -> float:
 _READABLE = re.compile(r"\s*<think>(.*?)</think>(.*)", re.DOTALL)
 
 
+def split_readable(response: str) -> tuple[str, str] | None:
+    """(reasoning, summary) of a response in the R1 readable format, else None (no think block, a think tag
+    twice, or an empty part)."""
+    if response.count("<think>") != 1 or response.count("</think>") != 1:
+        return None
+    match = _READABLE.fullmatch(response)
+    if not match or not match.group(1).strip() or not match.group(2).strip():
+        return None
+    return match.group(1), match.group(2)
+
+
 @register("format_readable")
 def r1_readable_format(response: str, sample: Sample) -> float:
     """1.0 for the R1 readable format: `<think>...</think>` then a non-empty summary, each think tag once.
@@ -56,7 +67,4 @@ def r1_readable_format(response: str, sample: Sample) -> float:
     >>> r1_readable_format("<think> 2+2 is 4 </think> The sum is **4**.", Sample(id="", prompt="", answer="4"))
     1.0
     """
-    if response.count("<think>") != 1 or response.count("</think>") != 1:
-        return 0.0
-    match = _READABLE.fullmatch(response)
-    return 1.0 if match and match.group(1).strip() and match.group(2).strip() else 0.0
+    return 0.0 if split_readable(response) is None else 1.0

@@ -157,7 +157,7 @@ def _same_solution_set(pred_parts: list[tuple[object, bool]], ref_parts: list[tu
         real = sympy.Symbol(unknown.name, real=True)
         pred_set = solutions([(e.subs(unknown, real), strict) for e, strict in pred_parts])
         ref_set = solutions([(e.subs(unknown, real), strict) for e, strict in ref_parts])
-    except (NotImplementedError, TypeError, ValueError):
+    except (NotImplementedError, TypeError, ValueError):  # sympy cannot solve every system: not shown equal
         return False
     return bool(pred_set == ref_set)
 

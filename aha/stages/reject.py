@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,18 +188,11 @@ def curate(rows: list[dict[str, Any]], reward: str, filters: FilterConfig) -> di
         "prompts": len(prompts),
         "prompts_kept": len({r["prompt_id"] for r in filtered.kept}),
         "pass_rate_mean": statistics.fmean(rates) if rates else 0.0,
-        "pass_rate_histogram": {f"{k}/{n}": v for (k, n), v in sorted(_histogram(prompts.values()).items())},
+        "pass_rate_histogram": {f"{k}/{n}": v for (k, n), v in sorted(Counter(map(tuple, prompts.values())).items())},
         "before": _lengths(rows),
         "after": _lengths(filtered.kept),
     }
     return {"kept": filtered.kept, "removed": removed, "report": report}
-
-
-def _histogram(groups: Any) -> dict[tuple[int, int], int]:
-    counts: dict[tuple[int, int], int] = {}
-    for right, total in groups:
-        counts[(right, total)] = counts.get((right, total), 0) + 1
-    return counts
 
 
 def markdown(report: dict[str, Any]) -> str:

@@ -10,11 +10,11 @@ from aha.errors import ConfigError
 def test_hf_tokens_count_up_to_and_including_the_first_eos():
     import torch
 
-    from aha.bench.generate import _count_hf_tokens
+    from aha.bench.generate import count_generated
 
     generated = torch.tensor([[5, 7, 2, 0, 0], [5, 3, 9, 9, 9], [2, 0, 0, 0, 0]])  # EOS 2, pad 0
-    assert _count_hf_tokens(generated, {2}, ignore_eos=False) == 3 + 5 + 1
-    assert _count_hf_tokens(generated, {2}, ignore_eos=True) == 15
+    assert count_generated(generated, {2}, ignore_eos=False) == 3 + 5 + 1
+    assert count_generated(generated, {2}, ignore_eos=True) == 15
 
 
 def test_bench_generate_reports_the_median_of_its_rounds(tiny_llama_dir):

@@ -14,9 +14,9 @@ from aha.curate.filters import (
     longest_paragraph,
     segments,
     shingles,
-    split_response,
 )
 from aha.errors import ConfigError
+from aha.rewards.format import split_readable
 
 GOOD = "<think>\nThe ones: 3 + 6 = 9. The tens: 1 + 5 = 6.\n</think>\nThe sum is \\boxed{69}."
 
@@ -99,7 +99,7 @@ def test_the_counts_add_up_to_the_rows_removed_and_a_row_is_counted_once():
 
 
 def test_helpers_by_hand():
-    assert split_response(GOOD) == ("\nThe ones: 3 + 6 = 9. The tens: 1 + 5 = 6.\n", "\nThe sum is \\boxed{69}.")
+    assert split_readable(GOOD) == ("\nThe ones: 3 + 6 = 9. The tens: 1 + 5 = 6.\n", "\nThe sum is \\boxed{69}.")
     assert longest_paragraph("<think>\na b c\n\nd e\n</think>\nx") == 3
     assert jaccard(shingles("abcdef"), shingles("abcdef")) == 1.0
 
