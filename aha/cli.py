@@ -19,7 +19,7 @@ from typing import NoReturn
 
 from aha import options
 from aha.bench.command import add_bench_commands
-from aha.defaults import DEFAULT_MODEL, GRPO_RECIPE, SFT_RECIPE
+from aha.defaults import DEFAULT_MODEL, DISTILL_RECIPE, GRPO_RECIPE, SFT_RECIPE
 from aha.errors import AhaError, ConfigError
 from aha.ranges import COUNT, SEED, TEMPERATURE, TOP_P
 
@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
          "model=runs/x/checkpoints/step-000060 prompts=gsm8k split=train limit=100 n=4"),
         ("reject", None, "rejection sampling: an `aha sample` run to a curated SFT set (stage: reject)",
          "samples=runs/sample-x filters.max_per_prompt=2 filters.language=zh"),
+        ("distill", DISTILL_RECIPE, "distillation: a teacher samples, rejection curates, a student is fine-tuned "
+         "(stage: distill)", "teacher=runs/r1zero-arith-x student=smollm2-135m sample.n=8"),
     ):  # fmt: skip
         command = commands.add_parser(
             name,
@@ -78,9 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--resume",
             metavar="RUN_DIR",
-            help="continue a run from its last complete " + ("chunk of prompts" if name == "sample" else "checkpoint"),
+            help="continue a run from its last complete "
+            + {"sample": "chunk of prompts", "distill": "step"}.get(name, "checkpoint"),
         )
-        command.set_defaults(func={"train": _train, "sft": _sft, "sample": _sample, "reject": _reject}[name])
+        command.set_defaults(
+            func={"train": _train, "sft": _sft, "sample": _sample, "reject": _reject, "distill": _distill}[name]
+        )
 
     evaluate = commands.add_parser(
         "eval",
@@ -185,6 +190,10 @@ def _reject(args: argparse.Namespace) -> int:
     return _run_recipe(args, default=None, stage="reject")
 
 
+def _distill(args: argparse.Namespace) -> int:
+    return _run_recipe(args, default=DISTILL_RECIPE, stage="distill")
+
+
 POSTFIX = (("reward_mean", "reward", ".2f"), ("accuracy", "acc", ".2f"), ("length_mean", "len", ".0f"),
            ("loss", "loss", ".3f"))  # fmt: skip
 
@@ -222,10 +231,11 @@ def _run_recipe(args: argparse.Namespace, default: str | None, stage: str | None
     cfg = runner.preflight(cfg)
     print(f"aha: run directory {run_dir}", file=sys.stderr)
     bars: list[tqdm] = []
+    totals = {"steps": getattr(cfg, "steps", None)}
 
     def progress(metrics: dict) -> None:
         if not bars:
-            bar = tqdm(total=cfg.steps, initial=metrics["step"] - 1, desc=cfg.name, unit="step", file=sys.stderr,
+            bar = tqdm(total=totals["steps"], initial=metrics["step"] - 1, desc=cfg.name, unit="step", file=sys.stderr,
                        dynamic_ncols=True)  # fmt: skip
             bars.append(bar)
         bar = bars[0]
@@ -250,8 +260,23 @@ def _run_recipe(args: argparse.Namespace, default: str | None, stage: str | None
         bars[0].set_postfix_str(f"{rate['tokens'] / max(rate['seconds'], 1e-9):.1f} tokens/s", refresh=False)
         bars[0].update(chunk["prompts"])
 
+    def staged(record: dict) -> None:  # a pipeline's records name the step ("phase") they come from
+        phase = record.pop("phase")
+        if record.get("started"):
+            for bar in bars:
+                bar.close()
+            bars.clear()
+            rate.update(tokens=0, seconds=0.0)
+            totals["steps"] = record.get("steps")
+            print(f"aha {named}: {phase}", file=sys.stderr)
+        elif phase == "sample":
+            sampled(record)
+        elif "step" in record:
+            progress(record)
+
+    chosen = {"sample": sampled, "distill": staged}.get(named, progress)
     try:
-        result = runner.run(cfg, run_dir, resume=bool(args.resume), progress=sampled if named == "sample" else progress)
+        result = runner.run(cfg, run_dir, resume=bool(args.resume), progress=chosen)
     finally:
         for bar in bars:
             bar.close()
@@ -266,6 +291,9 @@ def _run_recipe(args: argparse.Namespace, default: str | None, stage: str | None
         return 0
     first, last = result["first"] or {}, result["last"] or {}
     said = []
+    if named == "distill":
+        said.append(f"{done['steps']['data']['examples']} curated examples (sha256 {done['dataset_sha256'][:16]}), "
+                    f"{done['seconds'] / 60:.1f} minutes")  # fmt: skip
     if first.get("accuracy") is not None and last.get("accuracy") is not None:
         said.append(f"held-out accuracy {first['accuracy']:.1%} -> {last['accuracy']:.1%}, format "
                     f"{first['format_rate']:.1%} -> {last['format_rate']:.1%}")  # fmt: skip

@@ -183,6 +183,20 @@ def load_config(cls: type, path: str | Path | None = None, overrides: typing.Seq
     return config
 
 
+def section(cls: type, data: dict[str, Any], prefix: str, fixed: dict[str, Any]) -> tuple[Any, list[tuple[str, str]]]:
+    """`cls` built from a recipe section (`data`, the overrides of a stage a pipeline runs) with the fields
+    the pipeline sets itself (`fixed`); (None, problems) when the section is at fault, each problem a
+    (dotted field, message) pair a recipe loader points at the line of."""
+    problems = [(f"{prefix}.{key}", f"{prefix}.{key} is set by the pipeline, not in its {prefix} section")
+                for key in data if key in fixed]  # fmt: skip
+    errors: list[str] = []
+    built = _build(cls, {**data, **fixed}, prefix + ".", {}, errors)
+    for error in errors:
+        where, _, message = error.partition(": ")
+        problems.append((where, message))
+    return (None if problems else built), problems
+
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__

@@ -2,7 +2,8 @@
 mask of the tokens the loss trains on.
 
 A record is either `{"prompt": ..., "response": ...}` (optionally "system") or `{"messages": [{"role",
-"content"}, ...]}`. The loss trains on the response (or on every assistant turn) and nothing else: each
+"content"}, ...]}`. The loss trains on the response (or on every assistant turn whose message does not say
+`"train": false`: solved example turns a prompt shows the model are context, not targets) and nothing else: each
 trained span is the tokens a turn adds after the template's generation prompt, its end-of-turn token and
 what the template writes after it included, as TRL's SFTTrainer counts a completion. Records may carry an
 "answer" (and "id"), which held-out evaluation checks generations against.
@@ -64,9 +65,12 @@ def record_messages(record: dict[str, Any], path: Path, line: int) -> list[dict[
                 raise DataError(f"{path}:{line}: messages[{index}] needs a role of {', '.join(ROLES)}")
             if not isinstance(message.get("content"), str):
                 raise DataError(f"{path}:{line}: messages[{index}].content must be a string")
-        if not any(m["role"] == "assistant" for m in messages):
+            if not isinstance(message.get("train", True), bool):
+                raise DataError(f"{path}:{line}: messages[{index}].train must be true or false")
+        if not any(m["role"] == "assistant" and m.get("train", True) for m in messages):
             raise DataError(f"{path}:{line}: messages hold no assistant turn to train on")
-        return [{"role": m["role"], "content": m["content"]} for m in messages]
+        return [{"role": m["role"], "content": m["content"]} | ({} if m.get("train", True) else {"train": False})
+                for m in messages]  # fmt: skip
     if "prompt" not in record or "response" not in record:
         raise DataError(f"{path}:{line}: a record needs prompt and response, or messages")
     messages = []
@@ -77,19 +81,20 @@ def record_messages(record: dict[str, Any], path: Path, line: int) -> list[dict[
     return messages
 
 
-def _encode(tokenizer: Any, messages: list[dict[str, str]], generation_prompt: bool) -> list[int]:
+def _encode(tokenizer: Any, messages: list[dict[str, Any]], generation_prompt: bool) -> list[int]:
     if not messages:
         return []
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
+    plain = [{"role": m["role"], "content": m["content"]} for m in messages]  # the template sees no train flag
+    text = tokenizer.apply_chat_template(plain, tokenize=False, add_generation_prompt=generation_prompt)
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])  # the template writes its own specials
 
 
-def render(messages: list[dict[str, str]], tokenizer: Any, where: str) -> tuple[list[int], list[bool]]:
-    """Tokens of the conversation and the mask of its assistant turns' tokens."""
+def render(messages: list[dict[str, Any]], tokenizer: Any, where: str) -> tuple[list[int], list[bool]]:
+    """Tokens of the conversation and the mask of its trained assistant turns' tokens."""
     tokens = _encode(tokenizer, messages, False)
     trained = [False] * len(tokens)
     for index, message in enumerate(messages):
-        if message["role"] != "assistant":
+        if message["role"] != "assistant" or not message.get("train", True):
             continue
         before = _encode(tokenizer, messages[:index], True)
         upto = _encode(tokenizer, messages[: index + 1], False)
@@ -100,14 +105,25 @@ def render(messages: list[dict[str, str]], tokenizer: Any, where: str) -> tuple[
     return tokens, trained
 
 
-def read_examples(path: str | Path, tokenizer: Any, max_tokens: int) -> tuple[list[Example], Truncation]:
-    """Every record of a JSONL file rendered (chat template) and cut to `max_tokens`."""
+def is_question(record: dict[str, Any]) -> bool:
+    """A held-out record with a question and an answer but no response: graded, never a loss target."""
+    return "messages" not in record and "response" not in record and "prompt" in record and "answer" in record
+
+
+def read_examples(
+    path: str | Path, tokenizer: Any, max_tokens: int, *, questions: bool = False
+) -> tuple[list[Example], Truncation]:
+    """Every record of a JSONL file rendered (chat template) and cut to `max_tokens`. With `questions`
+    (held-out files), records of a question and an answer alone are skipped, and the file may hold only them."""
     if not getattr(tokenizer, "chat_template", None):
         raise DataError(f"{path}: SFT renders conversations with the model's chat template, and it has none")
-    examples, cut, lost, total = [], 0, 0, 0
+    examples, cut, lost, total, skipped = [], 0, 0, 0, 0
     path = Path(path)
     for line, record in read_jsonl(path):
         where = f"{path}:{line}"
+        if questions and is_question(record):
+            skipped += 1
+            continue
         tokens, trained = render(record_messages(record, path, line), tokenizer, where)
         total += sum(trained)
         if len(tokens) > max_tokens:
@@ -117,7 +133,7 @@ def read_examples(path: str | Path, tokenizer: Any, max_tokens: int) -> tuple[li
         if not any(trained):
             raise DataError(f"{where}: no token to train on (an empty response, or cut away at {max_tokens} tokens)")
         examples.append(Example(str(record.get("id", f"{path.stem}/{line}")), tuple(tokens), tuple(trained), where))
-    if not examples:
+    if not examples and not skipped:
         raise DataError(f"{path}: no records")
     truncation = Truncation(cut, lost, lost / total if total else 0.0)
     if cut:
@@ -138,7 +154,10 @@ def answer_samples(path: str | Path) -> list[Sample]:
     for line, record in read_jsonl(path):
         if "answer" not in record:
             continue
-        messages = record_messages(record, Path(path), line)
+        if is_question(record):  # a question alone: {prompt, answer}
+            messages = [{"role": "user", "content": field(record, "prompt", str, Path(path), line)}]
+        else:
+            messages = record_messages(record, Path(path), line)
         users = [m for m in messages if m["role"] == "user"]
         if not users:
             raise DataError(f"{path}:{line}: a record with an answer needs a user turn to ask it")

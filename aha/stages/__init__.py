@@ -19,6 +19,7 @@ STAGES = {
     "sft": ("aha.stages.sft", "SFTConfig"),
     "sample": ("aha.stages.sample", "SampleConfig"),
     "reject": ("aha.stages.reject", "RejectConfig"),
+    "distill": ("aha.stages.distill", "DistillConfig"),
 }
 
 

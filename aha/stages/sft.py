@@ -29,6 +29,7 @@ from aha.learn.optim import OptimConfig, make_optimizer
 from aha.learn.sft import bins, mean_nll, sft_update
 from aha.models import DEFAULT_MODEL, LoadedModel
 from aha.ranges import COUNT, NON_NEGATIVE_INT, POSITIVE, SEED, Range, one_of, out_of_range, raise_problems
+from aha.rewards import factory as reward_factory
 from aha.rewards import problems as reward_problems
 from aha.rollout.engine import Engine
 from aha.run.cursor import Cursor
@@ -91,6 +92,7 @@ class SFTConfig:
     prompt: PromptConfig = field(default_factory=PromptConfig)  # held-out generation: the chat template
     rewards: dict[str, float | dict[str, Any]] = field(default_factory=lambda: {"format_readable": 1.0})  # held-out
     accuracy_reward: str = "accuracy_numeric"  # reported as held-out accuracy
+    format_reward: str = "format_readable"  # reported as held-out format rate (R1's readable format by default)
     max_new_tokens: int = 128  # held-out generation budget
     eval_max_rows: int = 256
     seed: int = 0
@@ -108,6 +110,10 @@ class SFTConfig:
                 ("pack_tokens", f"pack_tokens={self.pack_tokens} must be >= max_tokens ({self.max_tokens})")
             )
         problems.extend(reward_problems(self.rewards, self.accuracy_reward))
+        try:
+            reward_factory(self.format_reward)
+        except KeyError as error:
+            problems.append(("format_reward", f"format_reward: {error.args[0]}"))
         if self.autocast is not None:
             problems.append(one_of("autocast", self.autocast, DTYPES))
         if self.dtype is not None:
@@ -152,7 +158,7 @@ class Trainer:
         self.questions = []
         if cfg.held_out_data:
             path = data_path(cfg.held_out_data)
-            self.held_out = read_examples(path, tokenizer, cfg.max_tokens)[0][: cfg.held_out]
+            self.held_out = read_examples(path, tokenizer, cfg.max_tokens, questions=True)[0][: cfg.held_out]
             self.questions = answer_samples(path)[: cfg.held_out]
         self.precision = contextlib.nullcontext
         if cfg.autocast is not None:
@@ -164,7 +170,7 @@ class Trainer:
         self.optimizer, self.scheduler = make_optimizer(loaded.model, cfg.optim, cfg.steps)
         self.cursor = Cursor(len(self.examples), cfg.seed)
         self.prompter = Prompter(cfg.prompt, tokenizer)
-        self.scorer = Scorer(cfg.rewards, cfg.accuracy_reward, self.prompter, format_reward="format_readable")
+        self.scorer = Scorer(cfg.rewards, cfg.accuracy_reward, self.prompter, format_reward=cfg.format_reward)
         self.engine = Engine(loaded.model, tokenizer, loaded.eos_token_ids, max_rows=cfg.eval_max_rows)
 
     def step(self, step: int) -> dict[str, Any]:

@@ -51,6 +51,8 @@ def test_a_conversation_trains_every_assistant_turn_and_nothing_else(smollm):
         ({"messages": [{"role": "user", "content": "x"}]}, "no assistant turn"),
         ({"messages": [{"role": "assistant", "content": 3}]}, r"messages\[0\].content must be a string"),
         ({"prompt": "q", "response": 5}, "'response' must be str"),
+        ({"messages": [{"role": "assistant", "content": "x", "train": "no"}]}, r"messages\[0\].train must be true"),
+        ({"messages": [{"role": "assistant", "content": "x", "train": False}]}, "no assistant turn to train on"),
     ],
 )
 def test_bad_records_name_file_and_line(smollm, tmp_path, record, message):
@@ -75,3 +77,14 @@ def test_answers_of_held_out_records(tmp_path):
                  {"prompt": "no answer", "response": "x"})  # fmt: skip
     [sample] = answer_samples(path)
     assert (sample.prompt, sample.answer, sample.id) == ("1+1?", "2", "h/1")
+
+
+def test_held_out_questions_are_graded_and_never_a_loss_target(smollm, tmp_path):
+    path = write(
+        tmp_path / "h.jsonl", {"prompt": "1+1?", "answer": "2"}, {"prompt": "2+2?", "response": "4", "answer": 4}
+    )
+    examples, _ = read_examples(path, smollm.tokenizer, 512, questions=True)
+    assert [e.where for e in examples] == [f"{path}:2"]  # the question alone has no loss
+    assert [(s.prompt, s.answer) for s in answer_samples(path)] == [("1+1?", "2"), ("2+2?", "4")]
+    with pytest.raises(DataError, match=r"h\.jsonl:1: a record needs prompt and response"):
+        read_examples(path, smollm.tokenizer, 512)  # training data must have responses
