@@ -10,6 +10,7 @@ files are checked before any model loads, so a mistake costs seconds, not a mode
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import re
 import sys
@@ -21,7 +22,7 @@ from aha import options
 from aha.bench.command import add_bench_commands
 from aha.defaults import DEFAULT_MODEL, DISTILL_RECIPE, GRPO_RECIPE, SFT_RECIPE
 from aha.errors import AhaError, ConfigError
-from aha.ranges import COUNT, SEED, TEMPERATURE, TOP_P
+from aha.ranges import COUNT, PORT, SEED, TEMPERATURE, TOP_P
 
 
 class UsageError(AhaError):
@@ -86,6 +87,27 @@ def build_parser() -> argparse.ArgumentParser:
         command.set_defaults(
             func={"train": _train, "sft": _sft, "sample": _sample, "reject": _reject, "distill": _distill}[name]
         )
+        if name == "reject":
+            command.add_argument(
+                "--judge-url",
+                type=options.http_url,
+                metavar="URL",
+                help="an OpenAI-compatible endpoint that judges what no rule checks (sets judge.url)",
+            )
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve a model over an OpenAI-compatible HTTP API",
+        description="Serve a model at http://HOST:PORT/v1 (GET /v1/models, POST /v1/chat/completions and "
+        "/v1/completions), one request at a time; the URL is printed once it is ready.",
+    )
+    serve.add_argument("model", nargs="?", default=DEFAULT_MODEL, help="shipped name, HF dir, .gguf or checkpoint")
+    serve.add_argument("--host", type=options.host_name, default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=PORT.parse, default=8000, help="0 picks a free port")
+    serve.add_argument("--max-rows", type=COUNT.parse, default=64, help="rows decoded together")
+    serve.add_argument("--device", type=options.device_name, default="cpu")
+    serve.add_argument("--dtype", choices=options.DTYPE_NAMES, default=None)
+    serve.set_defaults(func=_serve)
 
     evaluate = commands.add_parser(
         "eval",
@@ -187,7 +209,23 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _reject(args: argparse.Namespace) -> int:
+    if args.judge_url is not None:
+        args.overrides = [*args.overrides, f"judge.url={json.dumps(args.judge_url)}"]  # JSON is YAML: no parsing
     return _run_recipe(args, default=None, stage="reject")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from aha.serve.server import serve
+
+    options.check_model("model", args.model, args.device, {})
+    server = serve(args.model, host=args.host, port=args.port, device=args.device, dtype=args.dtype,
+                   max_rows=args.max_rows)  # fmt: skip
+    print(f"aha: serving {args.model} at {server.url}", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.httpd.server_close()
+    return 0
 
 
 def _distill(args: argparse.Namespace) -> int:

@@ -31,3 +31,11 @@ class ConfigError(AhaError):
 
 class CheckpointError(AhaError):
     """A checkpoint that cannot be resumed from: a missing, truncated or corrupt file, or an old format."""
+
+
+class EndpointError(AhaError):
+    """An OpenAI-compatible endpoint that cannot be reached or answers with an error or a malformed reply."""
+
+
+class EndpointTimeout(EndpointError):
+    """An endpoint that did not answer within the timeout."""

@@ -32,6 +32,24 @@ def device_name(text: str) -> str:
     return text
 
 
+def http_url(text: str) -> str:
+    """argparse type of an http:// or https:// URL (an OpenAI-compatible endpoint)."""
+    from aha.serve.client import base_url
+
+    try:
+        base_url(text)
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def host_name(text: str) -> str:
+    """argparse type of an address to listen on: a host name or IP address, no spaces or scheme."""
+    if not re.fullmatch(r"[A-Za-z0-9.:\-\[\]]+", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a host name or IP address")
+    return text
+
+
 def input_file(text: str) -> str:
     path = Path(text)
     if not path.exists():

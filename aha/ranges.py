@@ -75,6 +75,7 @@ FRACTION = Range(float, 0, 1)
 TEMPERATURE = Range(float, 0, note="0 = greedy")
 TOP_P = Range(float, 0, 1, low_open=True, note="1 keeps every token")
 ADAM_BETA = Range(float, 0, 1, high_open=True)
+PORT = Range(int, 0, 65535, note="0 = any free port")
 
 
 def out_of_range(config: Any, ranges: Mapping[str, Range], optional: tuple[str, ...] = ()) -> list[tuple[str, str]]:

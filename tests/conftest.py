@@ -1,7 +1,11 @@
 """Shared fixtures: the real default model (native, fp32) and transformers' own model read from the same
-GGUF file, as the independent reference."""
+GGUF file, as the independent reference; an OpenAI-compatible server over the real model, and one that
+never answers."""
 
 from __future__ import annotations
+
+import socket
+import threading
 
 import pytest
 import torch
@@ -55,3 +59,40 @@ def tiny_llama_dir(tmp_path_factory, smollm):
         pad_token_id=2,
     )
     return write_tiny_model(tmp_path_factory.mktemp("tiny-llama"), config, smollm.tokenizer)
+
+
+@pytest.fixture(scope="session")
+def smollm_server(smollm):
+    """`aha serve smollm2-135m` in a thread, on a free port."""
+    from aha.serve.server import ModelServer
+
+    with ModelServer(smollm, name="smollm2-135m", port=0) as server:
+        yield server
+
+
+@pytest.fixture
+def silent_server():
+    """A URL whose server accepts connections and reads requests but never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            held.append(connection)  # kept open, never written to
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+    stop.set()
+    thread.join()
+    for connection in held:
+        connection.close()
+    listener.close()

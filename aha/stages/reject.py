@@ -2,18 +2,21 @@
 sampling.
 
 Every completion first gets a verdict from the rule reward of its prompt set (the set the sample run
-drew from; `reward=` overrides): a score of 1 is correct, anything lower incorrect, None unverifiable
-(dropped and counted apart: a judge model will decide those). The correct ones then pass the filters of
-`aha.curate.filters` in their fixed order. A completion is removed by the first check that catches it, so
-the report's counts add up to the rows removed.
+drew from; `reward=` overrides): a score of 1 is correct, anything lower incorrect, None unverifiable.
+With a judge (`judge.url=` an OpenAI-compatible endpoint, or `judge.model=` a model aha loads; see
+`aha.curate.judge`), the unverifiable ones (every one, with `judge.every=true`) go to it instead, shown the
+question, the reference and the response's final part (after `</think>`); its unparseable replies and its
+failures are removed and counted apart, never kept. Without a judge, unverifiable ones are dropped and
+counted. The correct ones then pass the filters of `aha.curate.filters` in their fixed order. A completion
+is removed by the first check that catches it, so the report's counts add up to the rows removed.
 
 With `mix.share` above 0, non-reasoning examples (shipped: Self-Instruct's human-written instructions and
 answers, no chain of thought) are added until they make that share of the set, as R1 added 200k to 600k.
 
 The run directory holds `curated.jsonl` ({prompt_id, prompt, response, answer, source}: `aha sft` trains
 on it as it is), `removed.jsonl` (each removed row with the check that removed it), and `report.md` /
-`report.json`: rows removed per check with one example each, the pass rate per prompt, and the response
-lengths before and after.
+`report.json`: rows removed per check with one example each, the pass rate per prompt, the response
+lengths before and after, and the judge's counts; `judge_cache.jsonl` keeps the judge's verdicts for a rerun.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from aha.curate.filters import FilterConfig, apply_filters
+from aha.curate.judge import JudgeConfig
 from aha.data.jsonl import read_jsonl
 from aha.errors import AhaError, ConfigError, DataError
 from aha.files import write_text_atomically
@@ -37,7 +41,8 @@ from aha.track.run_dir import COMPLETIONS, CURATED, RunDir
 from aha.types import Sample
 
 REMOVED = "removed.jsonl"
-VERDICTS = ("incorrect", "unverifiable")
+JUDGE_CACHE = "judge_cache.jsonl"
+VERDICTS = ("incorrect", "unverifiable", "unparseable", "judge_error")  # the last two: the judge's replies
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,6 +98,7 @@ class RejectConfig:
     reward: str | None = None  # the rule deciding correctness; default: the sampled prompt set's
     filters: FilterConfig = field(default_factory=FilterConfig)
     mix: MixConfig = field(default_factory=MixConfig)
+    judge: JudgeConfig = field(default_factory=JudgeConfig)  # off unless judge.url or judge.model is given
 
     def __post_init__(self) -> None:
         problems: list[tuple[str, str] | None] = []
@@ -144,6 +150,10 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def preflight(cfg: RejectConfig) -> RejectConfig:
+    if cfg.judge.model is not None:
+        from aha.options import check_model
+
+        check_model("judge.model", cfg.judge.model, cfg.judge.device, {"judge.max_tokens": cfg.judge.max_tokens})
     read_rows(completions_path(cfg))
     reward_name(cfg)
     if cfg.mix.share:
@@ -160,16 +170,49 @@ def verdicts(rows: Sequence[dict[str, Any]], reward: str) -> list[str | None]:
     return [None if s is not None and s >= 1.0 else "incorrect" if s is not None else "unverifiable" for s in scores]
 
 
+def final_part(response: str) -> str:
+    """What a response answers with: the part after its last `</think>`, or all of it."""
+    return response.rsplit("</think>", 1)[-1].strip()
+
+
+def judge_verdicts(
+    rows: Sequence[dict[str, Any]], rule: list[str | None], judge: JudgeConfig, cache: Path | None
+) -> tuple[list[str | None], dict[str, int]]:
+    """The rule's verdicts with the judge's in place of those it decides (every row with judge.every, else the
+    unverifiable ones that have a reference), and the judge's counts."""
+    from aha.curate.judge import Judge
+
+    asked = [i for i, (row, verdict) in enumerate(zip(rows, rule, strict=True))
+             if (judge.every or verdict == "unverifiable") and str(row["answer"] or "").strip()]  # fmt: skip
+    judged = Judge(judge, cache).judge_many([(rows[i]["prompt"], str(rows[i]["answer"]),
+                                              final_part(rows[i]["response"])) for i in asked])  # fmt: skip
+    merged = list(rule)
+    removal = {"correct": None, "incorrect": "incorrect", "unparseable": "unparseable", "error": "judge_error"}
+    for i, verdict in zip(asked, judged.verdicts, strict=True):
+        merged[i] = removal[verdict.kind]
+    return merged, {"asked": len(asked), **judged.counts}
+
+
 def _lengths(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
     tokens = [r.get("tokens", 0) for r in rows]
     return {"rows": len(rows), "mean_tokens": statistics.fmean(tokens) if tokens else 0.0}
 
 
-def curate(rows: list[dict[str, Any]], reward: str, filters: FilterConfig) -> dict[str, Any]:
+def curate(
+    rows: list[dict[str, Any]],
+    reward: str,
+    filters: FilterConfig,
+    judge: JudgeConfig | None = None,
+    judge_cache: Path | None = None,
+) -> dict[str, Any]:
     """Kept rows, removed rows by check, and the report's figures."""
     removed: dict[str, list[dict[str, Any]]] = {verdict: [] for verdict in VERDICTS}
     correct = []
-    for row, verdict in zip(rows, verdicts(rows, reward), strict=True):
+    decided = verdicts(rows, reward) if judge is None or not judge.every else ["unverifiable"] * len(rows)
+    judged = None
+    if judge is not None and judge.enabled:
+        decided, judged = judge_verdicts(rows, decided, judge, judge_cache)
+    for row, verdict in zip(rows, decided, strict=True):
         (correct if verdict is None else removed[verdict]).append(row)
     filtered = apply_filters(correct, filters)
     removed.update(filtered.removed)
@@ -181,6 +224,7 @@ def curate(rows: list[dict[str, Any]], reward: str, filters: FilterConfig) -> di
     rates = [right / total for right, total in prompts.values()]
     report = {
         "reward": reward,
+        "judge": judged,  # None without a judge; else asked, correct, incorrect, unparseable, error, cached
         "rows": len(rows),
         "kept": len(filtered.kept),
         "removed": {check: len(found) for check, found in removed.items()},
@@ -203,6 +247,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"**{report['kept']} kept** ({report['prompts_kept']} prompts), "
         f"{report['rows'] - report['kept']} removed. Mean pass rate per prompt {report['pass_rate_mean']:.1%}.",
         "",
+        *judge_lines(report.get("judge")),
         "| check | removed | example |",
         "| --- | --- | --- |",
     ]
@@ -232,6 +277,14 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def judge_lines(judged: dict[str, int] | None) -> list[str]:
+    if not judged:
+        return []
+    return [f"The judge was asked about {judged['asked']} completions ({judged['cached']} answered from its cache): "
+            f"{judged['correct']} correct, {judged['incorrect']} incorrect, {judged['unparseable']} unparseable "
+            f"replies and {judged['error']} failures (both removed).", ""]  # fmt: skip
+
+
 def run(
     cfg: RejectConfig,
     run_dir: str | Path,
@@ -249,7 +302,7 @@ def run(
         raise AhaError(f"{directory.path}: not a run directory (no config.yaml)")
     if not resume:
         directory.claim(to_dict(cfg))
-    result = curate(rows, reward, cfg.filters)
+    result = curate(rows, reward, cfg.filters, cfg.judge, directory.path / JUDGE_CACHE)
     curated = [{"prompt_id": r["prompt_id"], "prompt": r["prompt"], "response": r["response"], "answer": r["answer"],
                 "source": "reasoning"} for r in result["kept"]]  # fmt: skip
     report = result["report"]

@@ -6,7 +6,8 @@ run/
   samples.jsonl      a few completions per step
   eval.jsonl         one record per held-out evaluation
   completions.jsonl  `aha sample`: every completion of every prompt, prompt group by prompt group
-  curated.jsonl      `aha reject`: the completions kept (removed.jsonl, report.json: what went and why)
+  curated.jsonl      `aha reject`: the completions kept (removed.jsonl, report.json: what went and why;
+                     judge_cache.jsonl: the judge's verdicts by content hash)
   eval_samples.jsonl every held-out completion of every evaluation (prompt id, answer, completion, correct)
   bench.jsonl        shipped-benchmark evaluations (pass@1, greedy, ...), one record per benchmark and step
   bench/step-000020/ their samples and summaries, as `aha eval` writes them
@@ -50,6 +51,7 @@ NAMES = {
     COMPLETIONS,
     CURATED,
     "removed.jsonl",
+    "judge_cache.jsonl",
     *LOGS,
 }  # what a run writes; fmt: skip
 STEP = re.compile(r"step-(\d+)")

@@ -53,7 +53,8 @@ def test_verdicts_then_filters_with_counts_that_add_up(tmp_path):
     result = run(cfg, tmp_path / "curated")
     report = result["summary"]
     assert report["reward"] == "accuracy_numeric"  # the arithmetic set's reward, read from the sample run
-    assert report["removed"] == {"incorrect": 2, "unverifiable": 0, "truncated": 1, "format": 1, "mixed_language": 1,
+    assert report["removed"] == {"incorrect": 2, "unverifiable": 0, "unparseable": 0, "judge_error": 0,
+                                 "truncated": 1, "format": 1, "mixed_language": 1,
                                  "code_block": 0, "long_paragraph": 0, "repetition": 0, "duplicate": 1,
                                  "near_duplicate": 0, "per_prompt": 0}  # fmt: skip
     assert report["kept"] == 3 and report["rows"] == 9 == report["kept"] + sum(report["removed"].values())
@@ -153,3 +154,42 @@ def test_non_reasoning_examples_are_mixed_in_at_the_share_asked(tmp_path, tiny_l
     assert everything["summary"]["mix"]["wanted"] == 2997 and everything["summary"]["mix"]["mixed"] == 427
     with pytest.raises(ConfigError, match=r"share=1.0 must be in \[0, 1\)"):
         load_config(RejectConfig, None, ["samples=x", "mix.share=1.0"])
+
+
+def test_a_judge_decides_what_the_rule_cannot(tmp_path, monkeypatch, smollm_server):
+    """Rows the rule reward cannot check go to a real judge (SmolLM2-135M behind aha serve); its verdicts decide,
+    counted in the report, and a rerun takes them from the run's cache."""
+    from aha.curate.judge import Judge, JudgeConfig
+    from aha.rewards import FunctionReward
+    from aha.stages import reject
+
+    think = "<think>\nSix sevens, counted one by one.\n</think>\n"
+    directory, rows = sample_run(tmp_path, [[(think + "42", "stop"), (think + "17", "stop"), (good(10, 0), "stop")]])
+    for row in rows:
+        row["prompt"], row["answer"] = "What is 6 times 7?", "42"
+    (directory / COMPLETIONS).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    unsure = FunctionReward("unsure", lambda response, sample: None if "Six" in response else 1.0)
+    monkeypatch.setattr(reject, "build", lambda name: unsure)
+    cfg = load_config(RejectConfig, None, [f"samples={directory}", f"judge.url={smollm_server.url}"])
+    asked = smollm_server.requests["/v1/chat/completions"]
+    report = run(cfg, tmp_path / "out")["summary"]
+    items = [("What is 6 times 7?", "42", "42"), ("What is 6 times 7?", "42", "17")]
+    expected = Judge(JudgeConfig(url=smollm_server.url), None).judge_many(items)
+    assert [v.kind for v in expected.verdicts] == ["correct", "incorrect"]
+    assert report["judge"] == {"asked": 2, "correct": 1, "incorrect": 1, "unparseable": 0, "error": 0, "cached": 0}
+    assert report["removed"]["incorrect"] == 1 and report["removed"]["unverifiable"] == 0
+    assert report["rows"] == 3 == report["kept"] + sum(report["removed"].values())
+    assert "The judge was asked about 2 completions" in (tmp_path / "out" / "report.md").read_text()
+    assert smollm_server.requests["/v1/chat/completions"] == asked + 4  # the run's 2 and the check's 2
+    again = run(cfg, tmp_path / "out", resume=True)["summary"]
+    assert again["judge"]["cached"] == 2 and smollm_server.requests["/v1/chat/completions"] == asked + 4
+
+
+def test_judge_failures_are_removed_and_counted_apart(tmp_path, silent_server):
+    """judge.every sends every row to the judge; a judge that never answers removes each as judge_error."""
+    directory, _ = sample_run(tmp_path, [[(good(10, 0), "stop"), (good(10, 0, " Again."), "stop")]])
+    cfg = load_config(RejectConfig, None, [f"samples={directory}", f"judge.url={silent_server}", "judge.timeout=0.5",
+                                           "judge.every=true", "judge.endpoint_model=m"])  # fmt: skip
+    report = run(cfg, tmp_path / "out")["summary"]
+    assert report["judge"]["error"] == 2 and report["removed"]["judge_error"] == 2 and report["kept"] == 0
+    assert not (tmp_path / "out" / "judge_cache.jsonl").exists()
