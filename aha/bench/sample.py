@@ -22,7 +22,7 @@ from aha.devices import keep_freed_memory
 from aha.models import load
 from aha.rollout.engine import Engine
 from aha.run.prompts import Prompter
-from aha.stages.sample import SampleConfig, read_prompts, sample_into
+from aha.stages.sample import SampleConfig, native_chunk, read_prompts, sample_into
 from aha.track.run_dir import COMPLETIONS, RunDir
 
 
@@ -47,7 +47,8 @@ def run(cfg: SampleBenchConfig) -> dict[str, Any]:
     def run_aha(count: int) -> int:
         with tempfile.TemporaryDirectory(prefix="aha-bench-sample-") as tmp:
             directory = RunDir(tmp)
-            sample_into(stage, directory, engine, prompter, samples[:count], 0)
+            chosen = samples[:count]
+            sample_into(stage, directory, native_chunk(stage, chosen, engine, prompter), chosen, 0)
             return sum(r["tokens"] for r in directory.read(COMPLETIONS))
 
     def run_hf(count: int) -> int:

@@ -42,7 +42,7 @@ class JudgeConfig:
     timeout: float = 60.0  # seconds per request to the endpoint
     retries: int = 2  # for connection errors and 5xx replies, with backoff
     max_tokens: int = 16  # of the judge's reply; the verdict is one word
-    prompt: str = "lookup-v1"  # lookup-v1 (works down to a 135M judge) or qa-v1 (plain; for larger judges)
+    prompt: str = "qa-v1"  # qa-v1: question, reference, prediction (a real judge); lookup-v1: for a 135M judge
     every: bool = False  # judge every row, not only those the rule reward cannot check (sets without a rule)
     cache: bool = True  # reuse verdicts from the run's judge_cache.jsonl
     device: str = "cpu"  # local model only

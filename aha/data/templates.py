@@ -40,12 +40,16 @@ class Template:
             return R1ZERO_TEXT.format(prompt=prompt) + self.prefill
         if not getattr(tokenizer, "chat_template", None):
             raise ConfigError("template 'chat': this model's tokenizer has no chat template; use raw or r1zero")
+        text = tokenizer.apply_chat_template(self.messages(prompt), tokenize=False, add_generation_prompt=True)
+        return text + self.prefill
+
+    def messages(self, prompt: str) -> list[dict[str, str]]:
+        """The chat template's conversation for a prompt: system message, solved example turns, the question
+        (what a chat endpoint is sent; the pre-filled response opening is not part of it)."""
         messages = [] if self.system is None else [{"role": "system", "content": self.system}]
         for question, response in self.examples:
             messages += [{"role": "user", "content": question}, {"role": "assistant", "content": response}]
-        messages.append({"role": "user", "content": prompt})
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return text + self.prefill
+        return [*messages, {"role": "user", "content": prompt}]
 
     def encode(self, prompt: str, tokenizer: Any) -> list[int]:
         """Token ids of the rendered prompt with exactly the special tokens the model expects.

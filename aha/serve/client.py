@@ -86,12 +86,13 @@ class ChatEndpoint:
         *,
         max_tokens: int,
         temperature: float = 0.0,
+        top_p: float = 1.0,
         stop: tuple[str, ...] = (),
         seed: int | None = None,
     ) -> ChatReply:
         """The reply to `messages`; EndpointTimeout or EndpointError when there is none."""
         body: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": max_tokens,
-                                "temperature": temperature}  # fmt: skip
+                                "temperature": temperature, "top_p": top_p}  # fmt: skip
         if stop:
             body["stop"] = list(stop)
         if seed is not None:

@@ -54,7 +54,9 @@ OWN = {"config.yaml", "sample", "reject", "data", "sft", STEPS_FILE, "report.md"
 class DistillConfig:
     stage: str = "distill"
     name: str = "distill"
-    teacher: str = ""  # a model or checkpoint, or a training run directory (its newest checkpoint)
+    teacher: str = ""  # a model or checkpoint, a training run directory (its newest checkpoint), or with
+    # teacher_url the endpoint's model name ("": the first it lists)
+    teacher_url: str | None = None  # an OpenAI-compatible chat endpoint serving the teacher (`aha serve`, vLLM)
     student: str = DEFAULT_MODEL  # any model aha loads: a shipped name, a Hugging Face directory, a checkpoint
     prompts: str = "arithmetic"  # the prompt set the teacher answers (or a JSONL file of {prompt, answer})
     split: str = "train"
@@ -72,7 +74,7 @@ class DistillConfig:
         ]
         if self.stage != "distill":
             problems.append(("stage", f"stage={self.stage!r}: this config is the distill stage's"))
-        if not self.teacher:
+        if not self.teacher and self.teacher_url is None:
             problems.append(("teacher", "teacher: give the teacher model, checkpoint or training run directory"))
         if self.prompt.template != "chat":
             problems.append(("prompt.template", "prompt.template: the student trains in its chat template: chat"))
@@ -96,8 +98,8 @@ class DistillConfig:
         return PROMPT_SETS.get(self.prompts).reward if self.prompts in PROMPT_SETS else "accuracy_math"
 
     def sample_fixed(self) -> dict[str, Any]:
-        return {"name": f"{self.name}-sample", "model": self.teacher, "prompts": self.prompts, "split": self.split,
-                "limit": self.limit, "prompt": to_dict(self.prompt)}  # fmt: skip
+        return {"name": f"{self.name}-sample", "model": self.teacher, "url": self.teacher_url, "prompts": self.prompts,
+                "split": self.split, "limit": self.limit, "prompt": to_dict(self.prompt)}  # fmt: skip
 
     def sft_fixed(self, run_dir: Path) -> dict[str, Any]:
         return {"name": f"{self.name}-sft", "model": self.student, "data": str(run_dir / "data" / "train.jsonl"),
@@ -123,9 +125,11 @@ def preflight(cfg: DistillConfig) -> DistillConfig:
     """The teacher and student resolve, the prompts read and the token budgets fit, before any model loads."""
     from aha.options import check_model
 
-    cfg = replace(cfg, teacher=teacher_model(cfg.teacher))
+    if cfg.teacher_url is None:  # a served teacher is the server's to check
+        cfg = replace(cfg, teacher=teacher_model(cfg.teacher))
     sample_cfg, _, sft_cfg = cfg.stage_configs(Path("."))
-    check_model("teacher", cfg.teacher, sample_cfg.device, {"sample.max_new_tokens": sample_cfg.max_new_tokens})
+    if cfg.teacher_url is None:
+        check_model("teacher", cfg.teacher, sample_cfg.device, {"sample.max_new_tokens": sample_cfg.max_new_tokens})
     sample_stage.preflight(sample_cfg)
     check_model("student", cfg.student, sft_cfg.device,
                 {"sft.max_tokens": sft_cfg.max_tokens, "sft.max_new_tokens": sft_cfg.max_new_tokens})  # fmt: skip
@@ -252,6 +256,7 @@ def summary(cfg: DistillConfig, directory: RunDir, done: dict[str, Any], evals: 
     first, last = (evals[0], evals[-1]) if evals else ({}, {})
     return {
         "teacher": cfg.teacher,
+        "teacher_url": cfg.teacher_url,
         "student": cfg.student,
         "prompts": cfg.prompts,
         "steps": done,
@@ -267,7 +272,9 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         "# Distillation report",
         "",
-        f"Teacher `{report['teacher']}`, student `{report['student']}`, prompts `{report['prompts']}`.",
+        f"Teacher `{' '.join(filter(None, (report['teacher_url'], report['teacher'])))}`, "
+        f"student `{report['student']}`, "
+        f"prompts `{report['prompts']}`.",
         "",
         "| step | seconds | what it made |",
         "| --- | --- | --- |",

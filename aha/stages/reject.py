@@ -194,7 +194,7 @@ def judge_verdicts(
 
 
 def _lengths(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
-    tokens = [r.get("tokens", 0) for r in rows]
+    tokens = [r.get("tokens") or 0 for r in rows]  # None: an endpoint that reported no usage
     return {"rows": len(rows), "mean_tokens": statistics.fmean(tokens) if tokens else 0.0}
 
 

@@ -30,7 +30,7 @@ from aha.defaults import DEFAULT_MODEL
 from aha.devices import keep_freed_memory
 from aha.errors import AhaError, ConfigError
 from aha.files import write_text_atomically
-from aha.ranges import COUNT, NON_NEGATIVE_INT, SEED, TEMPERATURE, TOP_P, out_of_range, raise_problems
+from aha.ranges import COUNT, NON_NEGATIVE_INT, POSITIVE, SEED, TEMPERATURE, TOP_P, out_of_range, raise_problems
 from aha.run.prompts import PromptConfig, Prompter
 from aha.tasks.sets import PROMPT_SETS, get_set, user_set
 from aha.track.run_dir import COMPLETIONS, RunDir
@@ -47,6 +47,8 @@ SAMPLE_RANGES = {
     "seed": SEED,
     "chunk": COUNT,
     "max_rows": COUNT,
+    "timeout": POSITIVE,
+    "concurrency": COUNT,
 }
 
 
@@ -70,11 +72,25 @@ class SampleConfig:
     max_rows: int = 64  # rows decoded together
     device: str = "cpu"
     dtype: str | None = None
+    url: str | None = None  # an OpenAI-compatible chat endpoint to sample from; `model` then names its model
+    api_key_env: str | None = None  # the environment variable holding the endpoint's API key, if it needs one
+    timeout: float = 600.0  # seconds one endpoint request may take
+    concurrency: int = 4  # endpoint requests in flight
 
     def __post_init__(self) -> None:
         problems: list[tuple[str, str] | None] = [*out_of_range(self, SAMPLE_RANGES, optional=("limit",))]
         if self.stage != "sample":
             problems.append(("stage", f"stage={self.stage!r}: this config is the sample stage's"))
+        if self.url is not None:
+            from aha.serve.client import base_url
+
+            try:
+                base_url(self.url)
+            except ConfigError as error:
+                problems.append(("url", f"url: {error}"))
+            if self.prompt.template != "chat" or self.prompt.think:
+                problems.append(("prompt.template", "an endpoint is sent chat messages: prompt.template must be chat, "
+                                 "without think (a chat API cannot pre-fill the response)"))  # fmt: skip
         raise_problems(problems)
 
     def sampling(self) -> SamplingParams:
@@ -106,7 +122,8 @@ def preflight(cfg: SampleConfig) -> SampleConfig:
     """Check the model's files and context and read the prompts, before any model loads."""
     from aha.options import check_model
 
-    check_model("model", cfg.model, cfg.device, {"max_new_tokens": cfg.max_new_tokens})
+    if cfg.url is None:  # an endpoint's model is the server's to check
+        check_model("model", cfg.model, cfg.device, {"max_new_tokens": cfg.max_new_tokens})
     read_prompts(cfg)
     return cfg
 
@@ -130,7 +147,9 @@ def complete_groups(run_dir: RunDir, n: int, chunk: int = 1, total: int | None =
     return done
 
 
-def record(cfg: SampleConfig, sample: Sample, index: int, completion: Any, prompter: Prompter) -> dict[str, Any]:
+def record(cfg: SampleConfig, sample: Sample, index: int, completion: Any, response: str) -> dict[str, Any]:
+    """One line of completions.jsonl; `completion` is the native engine's or an endpoint's."""
+    tokens = completion.tokens if hasattr(completion, "tokens") else len(completion.token_ids)
     params = {"n": cfg.n, "temperature": cfg.temperature, "top_p": cfg.top_p, "top_k": cfg.top_k,
               "max_new_tokens": cfg.max_new_tokens, "seed": cfg.seed}  # fmt: skip
     return {
@@ -141,34 +160,66 @@ def record(cfg: SampleConfig, sample: Sample, index: int, completion: Any, promp
         "answer": sample.answer,
         "meta": dict(sample.meta),  # what the set's reward needs besides the answer (tests, numbers)
         "completion": completion.text,
-        "response": prompter.response(completion.text),
-        "tokens": len(completion.token_ids),
+        "response": response,
+        "tokens": tokens,  # None: the endpoint reported no usage
         "finish_reason": completion.finish_reason,
         "sampling": params,
     }
 
 
+Chunk = Callable[[range], list[list[dict[str, Any]]]]  # prompt indices -> each one's completion records
+
+
+def native_chunk(cfg: SampleConfig, samples: list[Sample], backend: GenerationBackend, prompter: Prompter) -> Chunk:
+    """Completion records of a chunk of prompts from a local model (the native engine)."""
+
+    def chunk(indices: range) -> list[list[dict[str, Any]]]:
+        prompts = [prompter.encode(samples[i]) for i in indices]
+        groups = backend.generate(prompts, cfg.sampling(), prompt_keys=list(indices))
+        return [[record(cfg, samples[i], i, c, prompter.response(c.text)) for c in group]
+                for i, group in zip(indices, groups, strict=True)]  # fmt: skip
+
+    return chunk
+
+
+def endpoint_chunk(cfg: SampleConfig, samples: list[Sample]) -> Chunk:
+    """Completion records of a chunk of prompts from an OpenAI-compatible chat endpoint."""
+    from aha.data.templates import get_template
+    from aha.rollout.remote import EndpointSampler
+    from aha.serve.client import ChatEndpoint
+
+    assert cfg.url is not None
+    endpoint = ChatEndpoint(cfg.url, model=cfg.model or None, timeout=cfg.timeout, api_key_env=cfg.api_key_env)
+    sampler = EndpointSampler(endpoint, cfg.concurrency)
+    template = get_template("chat", system=cfg.prompt.system, examples=tuple(map(tuple, cfg.prompt.examples)))
+
+    def chunk(indices: range) -> list[list[dict[str, Any]]]:
+        conversations = [template.messages(samples[i].prompt + cfg.prompt.suffix) for i in indices]
+        groups = sampler.generate(conversations, cfg.sampling(), list(indices))
+        pairs = zip(indices, groups, strict=True)
+        return [[record(cfg, samples[i], i, c, c.text) for c in group] for i, group in pairs]
+
+    return chunk
+
+
 def sample_into(
     cfg: SampleConfig,
     run_dir: RunDir,
-    backend: GenerationBackend,
-    prompter: Prompter,
+    sample_chunk: Chunk,
     samples: list[Sample],
     start: int,
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
     """Sample prompts start.. in chunks, appending each chunk's completions to the run's file."""
-    params = cfg.sampling()
     for first in range(start, len(samples), cfg.chunk):
         chunk = range(first, min(first + cfg.chunk, len(samples)))
         began = time.perf_counter()
-        groups = backend.generate([prompter.encode(samples[i]) for i in chunk], params, prompt_keys=list(chunk))
-        rows = [record(cfg, samples[i], i, c, prompter) for i, group in zip(chunk, groups, strict=True) for c in group]
+        rows = [row for group in sample_chunk(chunk) for row in group]
         with open(run_dir.path / COMPLETIONS, "a", encoding="utf-8") as handle:
             for row in rows:
                 write_record(handle, row)
         if progress is not None:
-            tokens = sum(r["tokens"] for r in rows)
+            tokens = sum(r["tokens"] or 0 for r in rows)
             seconds = time.perf_counter() - began
             progress({"prompts": len(chunk), "done": chunk.stop, "total": len(samples), "tokens": tokens,
                       "seconds": seconds})  # fmt: skip
@@ -195,18 +246,21 @@ def run(
     else:
         directory.claim(to_dict(cfg))
         start = 0
-    if start < len(samples):
+    if start < len(samples) and cfg.url is not None:
+        sample_into(cfg, directory, endpoint_chunk(cfg, samples), samples, start, progress)
+    elif start < len(samples):
         keep_freed_memory()
         loaded = load(cfg.model, device=cfg.device, dtype=cfg.dtype)
         engine = Engine(loaded.model, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.max_rows,
                         frozen_weights=True)  # fmt: skip
-        sample_into(cfg, directory, engine, Prompter(cfg.prompt, loaded.tokenizer), samples, start, progress)
+        chunk = native_chunk(cfg, samples, engine, Prompter(cfg.prompt, loaded.tokenizer))
+        sample_into(cfg, directory, chunk, samples, start, progress)
     rows = directory.read(COMPLETIONS)
     summary = {
         "prompts": len(samples),
         "completions": len(rows),
         "resumed_at": start,
-        "tokens": sum(int(r.get("tokens", 0)) for r in rows),
+        "tokens": sum(int(r.get("tokens") or 0) for r in rows),
         "truncated": sum(r.get("finish_reason") == "length" for r in rows),
     }
     return {"first": None, "last": None, "run_dir": str(directory.path), "summary": summary}

@@ -51,7 +51,7 @@ def test_bad_config_names_the_field():
 
 
 def test_the_real_135m_judge_tells_a_matching_answer_from_a_wrong_one(smollm_server, tmp_path):
-    judge = Judge(JudgeConfig(url=smollm_server.url), tmp_path / "cache.jsonl")
+    judge = Judge(JudgeConfig(url=smollm_server.url, prompt="lookup-v1"), tmp_path / "cache.jsonl")
     judged = judge.judge_many([("What is 6 times 7?", "42", "42"), ("What is 6 times 7?", "42", "17"),
                                ("What is 12 * 3?", "36", "36"), ("What is 12 * 3?", "36", "63")])  # fmt: skip
     assert [v.kind for v in judged.verdicts] == ["correct", "incorrect", "correct", "incorrect"], judged.verdicts
@@ -101,8 +101,8 @@ def test_a_timeout_is_an_error_returned_in_time_and_not_cached(silent_server, tm
 
 def test_the_local_model_judges_like_the_endpoint(smollm_server, tmp_path):
     items = [("What is 6 times 7?", "42", "42"), ("What is 6 times 7?", "42", "17")]
-    local = Judge(JudgeConfig(model="smollm2-135m"), None).judge_many(items)
-    remote = Judge(JudgeConfig(url=smollm_server.url), None).judge_many(items)
+    local = Judge(JudgeConfig(model="smollm2-135m", prompt="lookup-v1"), None).judge_many(items)
+    remote = Judge(JudgeConfig(url=smollm_server.url, prompt="lookup-v1"), None).judge_many(items)
     assert [v.reply for v in local.verdicts] == [v.reply for v in remote.verdicts]
     assert [v.kind for v in local.verdicts] == ["correct", "incorrect"]
 

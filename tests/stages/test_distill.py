@@ -158,3 +158,11 @@ def test_a_finished_run_is_not_overwritten_and_a_foreign_directory_is_refused(tm
     (tmp_path / "notes.txt").write_text("mine")
     done = subprocess.run(distill_command(tmp_path, "smollm2-135m"), cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 2 and "not empty and not a run directory (it holds notes.txt)" in done.stderr
+
+
+def test_a_served_teacher_is_sampled_through_its_endpoint(tmp_path):
+    cfg = load_config(DistillConfig, find("distill-arith"), ["teacher_url=http://127.0.0.1:8000/v1"])
+    sample, _, _ = cfg.stage_configs(tmp_path)
+    assert (sample.url, sample.model) == ("http://127.0.0.1:8000/v1", "")  # "": the model the endpoint lists first
+    with pytest.raises(ConfigError, match="url: 'file:///etc' is not an http"):
+        load_config(DistillConfig, find("distill-arith"), ["teacher_url=file:///etc"])

@@ -170,11 +170,12 @@ def test_a_judge_decides_what_the_rule_cannot(tmp_path, monkeypatch, smollm_serv
     (directory / COMPLETIONS).write_text("".join(json.dumps(r) + "\n" for r in rows))
     unsure = FunctionReward("unsure", lambda response, sample: None if "Six" in response else 1.0)
     monkeypatch.setattr(reject, "build", lambda name: unsure)
-    cfg = load_config(RejectConfig, None, [f"samples={directory}", f"judge.url={smollm_server.url}"])
+    judged_by = [f"judge.url={smollm_server.url}", "judge.prompt=lookup-v1"]  # the prompt a 135M judge can follow
+    cfg = load_config(RejectConfig, None, [f"samples={directory}", *judged_by])
     asked = smollm_server.requests["/v1/chat/completions"]
     report = run(cfg, tmp_path / "out")["summary"]
     items = [("What is 6 times 7?", "42", "42"), ("What is 6 times 7?", "42", "17")]
-    expected = Judge(JudgeConfig(url=smollm_server.url), None).judge_many(items)
+    expected = Judge(JudgeConfig(url=smollm_server.url, prompt="lookup-v1"), None).judge_many(items)
     assert [v.kind for v in expected.verdicts] == ["correct", "incorrect"]
     assert report["judge"] == {"asked": 2, "correct": 1, "incorrect": 1, "unparseable": 0, "error": 0, "cached": 0}
     assert report["removed"]["incorrect"] == 1 and report["removed"]["unverifiable"] == 0

@@ -109,3 +109,30 @@ def test_the_command_line_samples_and_resumes(tiny_llama_dir, tmp_path, capsys):
     assert "6 completions of 3 prompts" in capsys.readouterr().out
     assert main(["sample", "--resume", str(tmp_path / "run")]) == 0
     assert len(lines(tmp_path / "run")) == 6
+
+
+def test_a_teacher_behind_a_chat_endpoint_samples_what_the_same_model_does_here(tiny_llama_dir, tmp_path):
+    """Greedy, the same prompts in the same chat template: the completions of a real `aha serve` endpoint
+    (requests in flight together, one per sample) equal the native engine's, in the same order."""
+    from aha.models import load
+    from aha.serve.server import ModelServer
+
+    prompts = prompts_file(tmp_path, 4)
+    chat = {"temperature": 0.0, "prompt.template": "chat", "prompt.system": "Answer briefly.", "max_new_tokens": 12,
+            "prompt.stop": "['4']"}  # fmt: skip
+    run(config(tiny_llama_dir, prompts, **chat), tmp_path / "local")
+    with ModelServer(load(tiny_llama_dir), name="tiny") as server:
+        run(config("''", prompts, url=server.url, concurrency=3, **chat), tmp_path / "remote")
+        assert server.requests["/v1/chat/completions"] == 4 * 3  # one request per completion
+    fields = ("prompt_id", "prompt_index", "sample_index", "completion", "response", "finish_reason")
+    local, remote = ([{k: json.loads(line)[k] for k in fields} for line in lines(tmp_path / name)]
+                     for name in ("local", "remote"))  # fmt: skip
+    assert remote == local and len(local) == 12
+    assert {r["finish_reason"] for r in local} <= {"stop", "length"}
+
+
+def test_an_endpoint_is_sent_chat_messages_only():
+    with pytest.raises(ConfigError, match=r"prompt\.template must be chat"):
+        load_config(SampleConfig, None, ["url=http://127.0.0.1:9/v1", "prompt.template=raw"])
+    with pytest.raises(ConfigError, match="url: 'ftp://x' is not an http"):
+        load_config(SampleConfig, None, ["url=ftp://x"])
