@@ -214,17 +214,22 @@ class Judge:
         for key in keys:
             hit = self.cache.get(key)
             verdicts.append(None if hit is None else Verdict(hit[0], hit[1], cached=True))
-        todo = [i for i, v in enumerate(verdicts) if v is None]
+        same: dict[str, list[int]] = {}  # an item asked twice (duplicate samples) is asked once
+        for i, verdict in enumerate(verdicts):
+            if verdict is None:
+                same.setdefault(keys[i], []).append(i)
+        todo = [indices[0] for indices in same.values()]
         for start in range(0, len(todo), self._chunk()):
             chunk = todo[start : start + self._chunk()]
             replies = self.ask([PROMPTS[self.cfg.prompt](*items[i]) for i in chunk])
             for i, reply in zip(chunk, replies, strict=True):
                 if isinstance(reply, Exception):
-                    verdicts[i] = Verdict("error", None, error=str(reply))
-                    continue
-                kind = parse_verdict(reply)
-                self.cache.put(keys[i], kind, reply)
-                verdicts[i] = Verdict(kind, reply)
+                    decided = Verdict("error", None, error=str(reply))
+                else:
+                    decided = Verdict(parse_verdict(reply), reply)
+                    self.cache.put(keys[i], decided.kind, reply)
+                for j in same[keys[i]]:
+                    verdicts[j] = decided
         done = [v for v in verdicts if v is not None]
         found = Counter(v.kind for v in done)
         counts = Counter({kind: found[kind] for kind in KINDS})  # every kind, zeros included

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import sys
 import threading
 import time
 from collections import Counter
@@ -80,7 +81,7 @@ class ModelServer:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         try:
-            self.httpd = ThreadingHTTPServer((host, port), _Handler)
+            self.httpd = _Server((host, port), _Handler)
         except OSError as error:
             raise AhaError(f"cannot listen on {host}:{port} ({error.strerror or error})") from None
         self.httpd.daemon_threads = True
@@ -139,6 +140,15 @@ class ModelServer:
             (group,) = self.engine.generate([prompt], params)
         choices = [(strip_stop(c.text, request.stop), c.finish_reason) for c in group]
         return choices, usage(len(prompt), sum(len(c.token_ids) for c in group))
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client gone before its reply (a killed run, a timeout) is logged, not printed as a traceback."""
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            log.info("client %s left before its reply", client_address[0])
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -113,3 +113,13 @@ def test_the_cache_key_covers_what_decides_a_verdict():
     assert base != cache_key({"url": "u", "model": None}, "qa-v1", "q", "42", "42", 16)
     assert base != cache_key({"url": "u", "model": None}, "lookup-v1", "q", "42", "42 ", 16)
     assert base != cache_key({"url": "u", "model": None}, "lookup-v1", "q", "42", "42", 8)
+
+
+def test_the_same_item_twice_in_a_batch_is_asked_once(smollm_server, tmp_path):
+    cfg = JudgeConfig(url=smollm_server.url, prompt="lookup-v1")
+    items = [("What is 6 times 7?", "42", "42"), ("What is 6 times 7?", "42", "17"), ("What is 6 times 7?", "42", "42")]
+    before = smollm_server.requests["/v1/chat/completions"]
+    judged = Judge(cfg, tmp_path / "cache.jsonl").judge_many(items)
+    assert smollm_server.requests["/v1/chat/completions"] == before + 2  # duplicate samples are common
+    assert [v.kind for v in judged.verdicts] == ["correct", "incorrect", "correct"]
+    assert len(VerdictCache(tmp_path / "cache.jsonl").entries) == 2

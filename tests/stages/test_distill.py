@@ -19,6 +19,7 @@ from aha.data.sft import read_examples
 from aha.errors import ConfigError
 from aha.recipes import find
 from aha.stages.distill import DistillConfig, training_records
+from aha.stages.reject import final_part
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,12 +75,16 @@ def test_the_student_trains_on_the_response_and_not_on_the_teachers_context(tmp_
     assert "What is 13 + 28?" not in decode(examples[1].tokens)  # ... but not around a non-reasoning example
 
 
-def distill_command(run_dir, student, *extra):
+def distill_command(run_dir, student, judge=None):
+    """A small distillation: SmolLM2 teaches the tiny student; with `judge` (a URL), a real SmolLM2 judge
+    behind `aha serve` decides every sample, so that rejection takes long enough to be killed in."""
     settings = ["teacher=smollm2-135m", f"student={student}", "limit=8", "held_out=4", "sample.n=2",
                 "sample.max_new_tokens=40", "sample.chunk=2", "reject.filters.max_per_prompt=2",
                 "sft.batch_size=2", "sft.steps=8", "sft.save_every=2", "sft.eval_every=4", "sft.max_new_tokens=8",
                 "sft.optim.lr=1e-3"]  # fmt: skip
-    return [sys.executable, "-m", "aha", "distill", *settings, *extra, "--out", str(run_dir)]
+    if judge is not None:
+        settings += [f"reject.judge.url={judge}", "reject.judge.every=true", "reject.judge.prompt=lookup-v1"]
+    return [sys.executable, "-m", "aha", "distill", *settings, "--out", str(run_dir)]
 
 
 def run_to_end(command):
@@ -109,24 +114,43 @@ def outcome(run_dir):
     return steps["data"]["dataset_sha256"], (run_dir / "data" / "train.jsonl").read_text(), untimed
 
 
-def test_a_run_killed_in_any_step_and_resumed_ends_as_an_uninterrupted_one(tiny_llama_dir, tmp_path):
+def test_a_run_killed_in_any_step_and_resumed_ends_as_an_uninterrupted_one(tiny_llama_dir, smollm_server, tmp_path):
+    def command(run_dir):
+        return distill_command(run_dir, tiny_llama_dir, smollm_server.url)
+
+    def resume(run_dir):
+        return [*command(run_dir)[:4], "--resume", str(run_dir)]
+
     reference = tmp_path / "reference"
-    run_to_end(distill_command(reference, tiny_llama_dir))
+    run_to_end(command(reference))
     expected = outcome(reference)
     assert json.loads((reference / "steps.json").read_text())["data"]["examples"] > 0
 
     # sampling: killed once the first chunk of completions is written
     run_dir = tmp_path / "sampling"
     completions = run_dir / "sample" / "completions.jsonl"
-    killed_when(distill_command(run_dir, tiny_llama_dir), lambda: completions.is_file() and completions.stat().st_size)
+    killed_when(command(run_dir), lambda: completions.is_file() and completions.stat().st_size)
     assert not (run_dir / "steps.json").exists()
-    run_to_end([*distill_command(run_dir, tiny_llama_dir)[:4], "--resume", str(run_dir)])
+    run_to_end(resume(run_dir))
     assert outcome(run_dir) == expected
     assert json.loads((run_dir / "steps.json").read_text())["sample"]["resumed_at"] > 0  # finished chunks kept
 
-    # rejection: each file is written whole (atomically), so a kill leaves any prefix of them; every such
-    # state, on top of a finished sampling step, resumes to the same set
-    names = ["config.yaml", "curated.jsonl", "removed.jsonl", "report.json"]
+    # rejection: killed while the judge is asked (each verdict is cached as it comes); the resumed run asks
+    # only about the samples without a cached verdict
+    run_dir = tmp_path / "rejection"
+    cache = run_dir / "reject" / "judge_cache.jsonl"
+    killed_when(command(run_dir), lambda: cache.is_file() and cache.stat().st_size)
+    cached = sum(line.endswith("}") for line in cache.read_text().splitlines())
+    asked = smollm_server.requests["/v1/chat/completions"]
+    run_to_end(resume(run_dir))
+    assert outcome(run_dir) == expected
+    rows = [json.loads(line) for line in (run_dir / "sample" / "completions.jsonl").read_text().splitlines()]
+    items = {(r["prompt"], r["answer"], final_part(r["response"])) for r in rows}  # the same item is asked once
+    assert 0 < cached < len(items) and smollm_server.requests["/v1/chat/completions"] - asked == len(items) - cached
+
+    # and after the judge: each file is written whole (atomically), so a kill leaves any prefix of them;
+    # every such state, on top of a finished sampling step, resumes to the same set
+    names = ["config.yaml", "judge_cache.jsonl", "curated.jsonl", "removed.jsonl", "report.json"]
     for kept in range(len(names)):
         run_dir = tmp_path / f"rejection-{kept}"
         run_dir.mkdir()
@@ -138,17 +162,17 @@ def test_a_run_killed_in_any_step_and_resumed_ends_as_an_uninterrupted_one(tiny_
         for name in names[: kept + 1]:
             text = (reference / "reject" / name).read_text()
             (run_dir / "reject" / name).write_text(text.replace(str(reference), str(run_dir)))
-        run_to_end([*distill_command(run_dir, tiny_llama_dir)[:4], "--resume", str(run_dir)])
+        run_to_end(resume(run_dir))
         assert outcome(run_dir) == expected
         assert json.loads((run_dir / "steps.json").read_text())["sample"] == sampled  # not sampled again
 
     # SFT: killed once its first checkpoint is written, resumed from it
     run_dir = tmp_path / "sft"
     checkpoint = run_dir / "sft" / "checkpoints" / "step-000002" / "trainer_state.json"
-    killed_when(distill_command(run_dir, tiny_llama_dir), checkpoint.is_file)
+    killed_when(command(run_dir), checkpoint.is_file)
     assert not (run_dir / "sft" / "checkpoints" / "step-000008").exists()
     before = json.loads((run_dir / "steps.json").read_text())
-    run_to_end([*distill_command(run_dir, tiny_llama_dir)[:4], "--resume", str(run_dir)])
+    run_to_end(resume(run_dir))
     assert outcome(run_dir) == expected
     after = json.loads((run_dir / "steps.json").read_text())
     assert {k: after[k] for k in before} == before and list(after) == ["sample", "reject", "data", "sft"]
