@@ -126,10 +126,10 @@ def test_a_run_killed_in_any_step_and_resumed_ends_as_an_uninterrupted_one(tiny_
     expected = outcome(reference)
     assert json.loads((reference / "steps.json").read_text())["data"]["examples"] > 0
 
-    # sampling: killed once the first chunk of completions is written
+    # sampling: killed once the first chunk (2 prompts x 2 samples) is written whole
     run_dir = tmp_path / "sampling"
     completions = run_dir / "sample" / "completions.jsonl"
-    killed_when(command(run_dir), lambda: completions.is_file() and completions.stat().st_size)
+    killed_when(command(run_dir), lambda: completions.is_file() and completions.read_bytes().count(b"\n") >= 4)
     assert not (run_dir / "steps.json").exists()
     run_to_end(resume(run_dir))
     assert outcome(run_dir) == expected
