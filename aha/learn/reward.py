@@ -1,0 +1,67 @@
+"""Bradley-Terry reward models (DeepSeek-R1's helpfulness and harmlessness rewards in its all-scenario RL):
+a scalar reward per sequence, read by a linear head off the final (normed) hidden state of the sequence's
+last token, trained so that the chosen response of a preference pair scores above the rejected one:
+
+  loss = mean_pairs[ -log sigmoid(r_chosen - r_rejected - margin) ] + center * mean_pairs[ (r_chosen + r_rejected)^2 ]
+
+the pairwise loss of InstructGPT, with Llama 2's optional per-pair margin and the reward centring term
+(Eisenstein et al. 2023, TRL's `center_rewards_coefficient`) that keeps rewards near zero so that they mix
+with other rewards. The head is laid out as transformers' `LlamaForSequenceClassification` lays out its
+`score` layer (one row, no bias, applied at the last token), so a trained model saves and loads in that
+layout.
+
+Sequences are packed as SFT examples are (`aha.learn.sft`): one packed sequence, each sequence a segment
+attending causally to itself only with positions from 0, so a sequence's reward is exactly the one a
+forward of it alone gives.
+
+Shapes: B sequences, P pairs, T packed tokens, H hidden size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aha.learn.packing import Segment
+
+
+def bradley_terry_loss(
+    chosen: torch.Tensor, rejected: torch.Tensor, margin: torch.Tensor | None = None, center: float = 0.0
+) -> torch.Tensor:
+    """The mean pairwise loss of rewards chosen [P] and rejected [P] (see the module docstring)."""
+    gap = chosen - rejected if margin is None else chosen - rejected - margin
+    loss = -F.logsigmoid(gap).mean()
+    if center:
+        loss = loss + center * ((chosen + rejected) ** 2).mean()
+    return loss
+
+
+def reward_head(hidden_size: int, dtype: torch.dtype = torch.float32) -> nn.Linear:
+    """The score layer: hidden -> one reward, no bias (LlamaForSequenceClassification's `score`), at zero
+    so that an untrained model scores every sequence 0 and the first steps are the loss's own."""
+    head = nn.Linear(hidden_size, 1, bias=False, dtype=dtype)
+    nn.init.zeros_(head.weight)
+    return head
+
+
+def sequence_rewards(model: Any, head: nn.Linear, sequences: Sequence[Sequence[int]]) -> torch.Tensor:
+    """The reward [B] (with grad) of each token sequence, from one packed forward of the native decoder."""
+    if any(len(s) == 0 for s in sequences):
+        raise ValueError("a sequence to score is empty")
+    tokens: list[int] = []
+    positions: list[int] = []
+    segments: list[Segment] = []
+    last: list[int] = []
+    for sequence in sequences:
+        segments.append(Segment(len(tokens), len(sequence)))
+        tokens += sequence
+        positions += range(len(sequence))
+        last.append(len(tokens) - 1)
+    device = model.device
+    as_tensor = lambda values: torch.tensor(values, dtype=torch.long, device=device)  # noqa: E731
+    hidden = model.packed_hidden(as_tensor(tokens), as_tensor(positions), segments, as_tensor(last))  # [B,H]
+    return head(hidden.to(head.weight.dtype))[:, 0]
