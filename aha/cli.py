@@ -20,7 +20,7 @@ from typing import NoReturn
 
 from aha import options
 from aha.bench.command import add_bench_commands
-from aha.defaults import DEFAULT_MODEL, DISTILL_RECIPE, GRPO_RECIPE, SFT_RECIPE
+from aha.defaults import DEFAULT_MODEL, DISTILL_RECIPE, GRPO_RECIPE, RM_RECIPE, SFT_RECIPE
 from aha.errors import AhaError, ConfigError
 from aha.ranges import COUNT, PORT, SEED, TEMPERATURE, TOP_P
 
@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
          "samples=runs/sample-x filters.max_per_prompt=2 filters.language=zh"),
         ("distill", DISTILL_RECIPE, "distillation: a teacher samples, rejection curates, a student is fine-tuned "
          "(stage: distill)", "teacher=runs/r1zero-arith-x student=smollm2-135m sample.n=8"),
+        ("rm", RM_RECIPE, "a Bradley-Terry reward model on preference pairs (stage: reward_model)",
+         "data=pairs.jsonl held_out_data=null steps=100 center=0.01"),
     ):  # fmt: skip
         command = commands.add_parser(
             name,
@@ -85,7 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
             + {"sample": "chunk of prompts", "distill": "step"}.get(name, "checkpoint"),
         )
         command.set_defaults(
-            func={"train": _train, "sft": _sft, "sample": _sample, "reject": _reject, "distill": _distill}[name]
+            func={"train": _train, "sft": _sft, "sample": _sample, "reject": _reject, "distill": _distill, "rm": _rm}[
+                name
+            ]
         )
         if name == "reject":
             command.add_argument(
@@ -232,6 +236,10 @@ def _distill(args: argparse.Namespace) -> int:
     return _run_recipe(args, default=DISTILL_RECIPE, stage="distill")
 
 
+def _rm(args: argparse.Namespace) -> int:
+    return _run_recipe(args, default=RM_RECIPE, stage="reward_model")
+
+
 POSTFIX = (("reward_mean", "reward", ".2f"), ("accuracy", "acc", ".2f"), ("length_mean", "len", ".0f"),
            ("loss", "loss", ".3f"))  # fmt: skip
 
@@ -279,8 +287,8 @@ def _run_recipe(args: argparse.Namespace, default: str | None, stage: str | None
         bar = bars[0]
         held = metrics.get("eval") or {}
         if held.get("accuracy") is not None:
-            bar.write(f"step {metrics['step']}: held-out accuracy {held['accuracy']:.1%}, format "
-                      f"{held['format_rate']:.1%}", file=sys.stderr)  # fmt: skip
+            shape = f", format {held['format_rate']:.1%}" if held.get("format_rate") is not None else ""
+            bar.write(f"step {metrics['step']}: held-out accuracy {held['accuracy']:.1%}{shape}", file=sys.stderr)
         elif held.get("loss") is not None:
             bar.write(f"step {metrics['step']}: held-out loss {held['loss']:.3f}", file=sys.stderr)
         shown = [f"{label} {metrics[key]:{spec}}" for key, label, spec in POSTFIX if key in metrics]
@@ -333,8 +341,10 @@ def _run_recipe(args: argparse.Namespace, default: str | None, stage: str | None
         said.append(f"{done['steps']['data']['examples']} curated examples (sha256 {done['dataset_sha256'][:16]}), "
                     f"{done['seconds'] / 60:.1f} minutes")  # fmt: skip
     if first.get("accuracy") is not None and last.get("accuracy") is not None:
-        said.append(f"held-out accuracy {first['accuracy']:.1%} -> {last['accuracy']:.1%}, format "
-                    f"{first['format_rate']:.1%} -> {last['format_rate']:.1%}")  # fmt: skip
+        said.append(f"held-out {'pair ' if named == 'reward_model' else ''}accuracy {first['accuracy']:.1%} -> "
+                    f"{last['accuracy']:.1%}")  # fmt: skip
+        if first.get("format_rate") is not None and last.get("format_rate") is not None:
+            said[-1] += f", format {first['format_rate']:.1%} -> {last['format_rate']:.1%}"
     if first.get("loss") is not None and last.get("loss") is not None:
         said.append(f"held-out loss {first['loss']:.3f} -> {last['loss']:.3f}")
     print("; ".join([*said, f"report: {run_dir / 'report.md'}"]))

@@ -7,3 +7,4 @@ DEFAULT_MODEL = "smollm2-135m"  # a shipped model (aha.models.load.SHIPPED)
 GRPO_RECIPE = "r1zero-arith"  # `aha train` without a recipe: the main job
 SFT_RECIPE = "sft-think-arith"  # `aha sft` without a recipe
 DISTILL_RECIPE = "distill-arith"  # `aha distill` without a recipe
+RM_RECIPE = "rm-harmless"  # `aha rm` without a recipe

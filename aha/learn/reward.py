@@ -6,9 +6,9 @@ last token, trained so that the chosen response of a preference pair scores abov
 
 the pairwise loss of InstructGPT, with Llama 2's optional per-pair margin and the reward centring term
 (Eisenstein et al. 2023, TRL's `center_rewards_coefficient`) that keeps rewards near zero so that they mix
-with other rewards. The head is laid out as transformers' `LlamaForSequenceClassification` lays out its
-`score` layer (one row, no bias, applied at the last token), so a trained model saves and loads in that
-layout.
+with other rewards. The head (`NativeDecoder.score`) is laid out as transformers'
+`LlamaForSequenceClassification` lays out its `score` layer (one row, no bias, applied at the last token),
+so a trained model saves and loads in that layout.
 
 Sequences are packed as SFT examples are (`aha.learn.sft`): one packed sequence, each sequence a segment
 attending causally to itself only with positions from 0, so a sequence's reward is exactly the one a
@@ -24,7 +24,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from aha.learn.packing import Segment
 
@@ -40,16 +39,12 @@ def bradley_terry_loss(
     return loss
 
 
-def reward_head(hidden_size: int, dtype: torch.dtype = torch.float32) -> nn.Linear:
-    """The score layer: hidden -> one reward, no bias (LlamaForSequenceClassification's `score`), at zero
-    so that an untrained model scores every sequence 0 and the first steps are the loss's own."""
-    head = nn.Linear(hidden_size, 1, bias=False, dtype=dtype)
-    nn.init.zeros_(head.weight)
-    return head
-
-
-def sequence_rewards(model: Any, head: nn.Linear, sequences: Sequence[Sequence[int]]) -> torch.Tensor:
-    """The reward [B] (with grad) of each token sequence, from one packed forward of the native decoder."""
+def sequence_rewards(model: Any, sequences: Sequence[Sequence[int]]) -> torch.Tensor:
+    """The reward [B] (with grad) of each token sequence, from one packed forward of the native decoder and
+    its score head (`NativeDecoder.add_score_head`)."""
+    head = model.score
+    if head is None:
+        raise ValueError("the model has no score head (add_score_head)")
     if any(len(s) == 0 for s in sequences):
         raise ValueError("a sequence to score is empty")
     tokens: list[int] = []

@@ -100,6 +100,9 @@ def _write_model(loaded: LoadedModel, directory: Path) -> None:
     dtype = next(iter(state.values())).dtype
     config = loaded.config
     config.dtype = str(dtype).removeprefix("torch.")
+    if "score.weight" in state:  # a reward model: transformers loads it as a sequence classifier of one label
+        config.architectures = [f"{type(config).__name__.removesuffix('Config')}ForSequenceClassification"]
+        config.num_labels = 1
     config.save_pretrained(directory)
     save_tensors(state, directory / "model.safetensors", metadata={"format": "pt"})
     eos = list(loaded.eos_token_ids)

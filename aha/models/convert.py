@@ -28,6 +28,8 @@ def native_from_hf(hf: dict[str, torch.Tensor], spec: DecoderSpec) -> dict[str, 
     out = {"embed.weight": hf["model.embed_tokens.weight"], "norm.weight": hf["model.norm.weight"]}
     if not spec.tie_word_embeddings:
         out["lm_head.weight"] = hf["lm_head.weight"]
+    if "score.weight" in hf:  # a reward model's head (LlamaForSequenceClassification's layout)
+        out["score.weight"] = hf["score.weight"]
     for i in range(spec.num_layers):
         prefix = f"model.layers.{i}"
         for native, name in _layer_names(prefix).items():
@@ -48,6 +50,8 @@ def hf_from_native(native: dict[str, torch.Tensor], spec: DecoderSpec) -> dict[s
     out = {"model.embed_tokens.weight": native["embed.weight"], "model.norm.weight": native["norm.weight"]}
     if not spec.tie_word_embeddings:
         out["lm_head.weight"] = native["lm_head.weight"]
+    if "score.weight" in native:
+        out["score.weight"] = native["score.weight"]
     q_size, kv_size = spec.num_heads * spec.head_dim, spec.num_kv_heads * spec.head_dim
     for i in range(spec.num_layers):
         prefix = f"model.layers.{i}"

@@ -286,9 +286,19 @@ class NativeDecoder(nn.Module):
         self.layers = nn.ModuleList(Block(spec) for _ in range(spec.num_layers))
         self.norm = RMSNorm(spec.hidden_size, spec.rms_norm_eps)
         self.lm_head = None if spec.tie_word_embeddings else nn.Linear(spec.hidden_size, spec.vocab_size, bias=False)
+        self.score: nn.Linear | None = None  # a reward model's head (`add_score_head`), saved as HF's `score`
         self.register_buffer("rope_cos", torch.empty(0), persistent=False)
         self.register_buffer("rope_sin", torch.empty(0), persistent=False)
         self.init_rope()
+
+    def add_score_head(self) -> nn.Linear:
+        """A reward model's head: hidden -> one score, no bias, as transformers' LlamaForSequenceClassification
+        lays out its `score` layer; zero at first, so an untrained head scores every sequence 0."""
+        weight = self.embed.weight
+        self.score = nn.Linear(self.spec.hidden_size, 1, bias=False, device=weight.device, dtype=weight.dtype)
+        if weight.device.type != "meta":
+            nn.init.zeros_(self.score.weight)
+        return self.score
 
     def init_rope(self) -> None:
         """(Re)compute the RoPE tables [max_positions, D] in fp32 on the CPU (also after building on 'meta')."""

@@ -185,6 +185,8 @@ def _build_native(config: Any, state: dict[str, torch.Tensor], path: Path) -> Na
         raise ModelLoadError(f"{path}: weights lack tensor {error.args[0]}; the checkpoint is incomplete") from error
     with torch.device("meta"):
         model = NativeDecoder(spec)
+        if "score.weight" in native_state:
+            model.add_score_head()
     try:
         model.load_state_dict(native_state, strict=True, assign=True)
     except RuntimeError as error:

@@ -20,6 +20,7 @@ STAGES = {
     "sample": ("aha.stages.sample", "SampleConfig"),
     "reject": ("aha.stages.reject", "RejectConfig"),
     "distill": ("aha.stages.distill", "DistillConfig"),
+    "reward_model": ("aha.stages.reward_model", "RewardModelConfig"),
 }
 
 

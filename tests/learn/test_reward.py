@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from aha.learn.reward import bradley_terry_loss, reward_head, sequence_rewards
+from aha.learn.reward import bradley_terry_loss, sequence_rewards
 
 
 def softplus(x):
@@ -42,13 +42,13 @@ def test_packed_rewards_equal_transformers_sequence_classification(tiny_llama_di
     from aha.models import load
 
     loaded = load(tiny_llama_dir)
-    head = reward_head(loaded.model.spec.hidden_size)
+    head = loaded.model.add_score_head()
     torch.nn.init.normal_(head.weight, std=0.5)
     reference = LlamaForSequenceClassification.from_pretrained(tiny_llama_dir, num_labels=1, dtype=torch.float32)
     reference.score.weight.data.copy_(head.weight.data)
     sequences = [[5, 17, 300, 2, 9], [44, 12], list(range(100, 140))]
     with torch.no_grad():
-        packed = sequence_rewards(loaded.model, head, sequences)
+        packed = sequence_rewards(loaded.model, sequences)
         alone = torch.stack([reference(torch.tensor([s])).logits[0, 0] for s in sequences])
     torch.testing.assert_close(packed, alone, atol=1e-5, rtol=1e-5)
     assert packed.abs().min() > 1e-3  # the head reads something
@@ -58,7 +58,28 @@ def test_an_untrained_head_scores_zero_and_an_empty_sequence_is_refused(tiny_lla
     from aha.models import load
 
     loaded = load(tiny_llama_dir)
-    head = reward_head(loaded.model.spec.hidden_size)
-    assert sequence_rewards(loaded.model, head, [[1, 2, 3]]).tolist() == [0.0]
+    with pytest.raises(ValueError, match="no score head"):
+        sequence_rewards(loaded.model, [[1, 2, 3]])
+    loaded.model.add_score_head()
+    assert sequence_rewards(loaded.model, [[1, 2, 3]]).tolist() == [0.0]
     with pytest.raises(ValueError, match="empty"):
-        sequence_rewards(loaded.model, head, [[1], []])
+        sequence_rewards(loaded.model, [[1], []])
+
+
+def test_a_reward_model_saves_as_a_sequence_classifier_and_loads_back(tiny_llama_dir, tmp_path):
+    """HF layout with its head: transformers reads it as LlamaForSequenceClassification, aha back with the head."""
+    from transformers import AutoModelForSequenceClassification
+
+    from aha.models import load, save_checkpoint
+
+    loaded = load(tiny_llama_dir)
+    torch.nn.init.normal_(loaded.model.add_score_head().weight, std=0.5)
+    save_checkpoint(loaded, tmp_path / "rm")
+    sequence = [[7, 8, 9, 10]]
+    with torch.no_grad():
+        ours = sequence_rewards(loaded.model, sequence)
+        again = sequence_rewards(load(tmp_path / "rm").model, sequence)
+        theirs = AutoModelForSequenceClassification.from_pretrained(tmp_path / "rm").eval()(torch.tensor(sequence))
+    torch.testing.assert_close(again, ours)
+    torch.testing.assert_close(theirs.logits[:, 0], ours, atol=1e-5, rtol=1e-5)
+    assert load(tiny_llama_dir).model.score is None  # a causal LM stays one
