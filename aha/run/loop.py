@@ -11,6 +11,7 @@ resume repeats exactly the steps an uninterrupted run would have taken.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import shutil
@@ -88,6 +89,14 @@ class RunConfig(Protocol):
 
 
 Factory = Callable[[LoadedModel, RunDir], StageTrainer]
+
+
+def with_steps(cfg: Any, records: int) -> Any:
+    """A config whose `steps` is 0 with the steps `epochs` passes over `records` take in batches of
+    `batch_size` (at least one); a config that names its steps, as it is."""
+    if cfg.steps:
+        return cfg
+    return dataclasses.replace(cfg, steps=max(1, math.ceil(cfg.epochs * records / cfg.batch_size)))
 
 
 def due(step: int, every: int, last: int) -> bool:

@@ -13,7 +13,6 @@ them as `...ForSequenceClassification`), exact resume, plots and a report.
 from __future__ import annotations
 
 import logging
-import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -42,7 +41,7 @@ from aha.ranges import (
     raise_problems,
 )
 from aha.run.cursor import Cursor
-from aha.run.loop import Evaluation, run_stage
+from aha.run.loop import Evaluation, run_stage, with_steps
 from aha.track.plots import plot_run
 from aha.track.run_dir import RunDir
 
@@ -126,11 +125,7 @@ def preflight(cfg: RewardModelConfig) -> RewardModelConfig:
             raise ConfigError(f"{name}: {error}") from None
         if not path.is_file():
             raise ConfigError(f"{name}: {path}: no such file")
-    if cfg.steps:
-        return cfg
-    records = sum(1 for _ in read_jsonl(pairs_path(cfg.data)))
-    steps = max(1, math.ceil(cfg.epochs * records / cfg.batch_size))
-    return RewardModelConfig(**{**{f: getattr(cfg, f) for f in cfg.__dataclass_fields__}, "steps": steps})
+    return cfg if cfg.steps else with_steps(cfg, sum(1 for _ in read_jsonl(pairs_path(cfg.data))))
 
 
 def pack_bins(pairs: Sequence[Pair], capacity: int) -> list[list[Pair]]:

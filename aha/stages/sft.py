@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from aha.rewards import problems as reward_problems
 from aha.rollout.engine import Engine
 from aha.run.cursor import Cursor
 from aha.run.heldout import evaluate_held_out
-from aha.run.loop import Evaluation, run_stage
+from aha.run.loop import Evaluation, run_stage, with_steps
 from aha.run.prompts import PromptConfig, Prompter
 from aha.run.scoring import Scorer
 from aha.tasks.sets import get_set
@@ -135,11 +134,7 @@ def preflight(cfg: SFTConfig) -> SFTConfig:
             raise ConfigError(f"{name}: {error}") from None
         if not path.is_file():
             raise ConfigError(f"{name}: {path}: no such file")
-    records = sum(1 for _ in read_jsonl(data_path(cfg.data)))
-    if cfg.steps:
-        return cfg
-    steps = max(1, math.ceil(cfg.epochs * records / cfg.batch_size))
-    return SFTConfig(**{**{f: getattr(cfg, f) for f in cfg.__dataclass_fields__}, "steps": steps})
+    return with_steps(cfg, sum(1 for _ in read_jsonl(data_path(cfg.data))))
 
 
 class Trainer:
