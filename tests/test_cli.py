@@ -112,6 +112,7 @@ ROWS: list[tuple[str, str, list[str], str | None]] = [
     ("rm", "overrides", ["held_out_data=set:hh_helpful_pairs:test"], "no shipped pairs"),
     ("rm", "overrides", ["model={tmp}/cut.gguf"], "cut.gguf: truncated"),
     ("rm", "overrides", ["center=-0.1"], "center=-0.1"),
+    ("rm", "overrides", ["train_layers=99"], "train_layers=99: the model has 30 blocks"),
     ("rm", "--out", ["--out", "{tmp}/in.jsonl"], "is a file"),
     ("rm", "--resume", ["--resume", "{tmp}"], "not a run directory"),
     # eval
@@ -178,6 +179,12 @@ ROWS: list[tuple[str, str, list[str], str | None]] = [
     ("bench sft", "overrides", ["data={tmp}/none.jsonl"], "no such file"),
     ("bench sft", "--steps", ["--steps", "0"], None),
     ("bench sft", "--plot", ["--plot", "{tmp}"], "is a directory"),
+    # bench rm
+    ("bench rm", "recipe", ["nope-recipe"], "unknown recipe"),
+    ("bench rm", "overrides", ["train_layers=-1"], "train_layers"),
+    ("bench rm", "overrides", ["data={tmp}/none.jsonl"], "no such file"),
+    ("bench rm", "overrides", ["held_out_data=null"], "needs held_out_data"),
+    ("bench rm", "--steps", ["--steps", "-1"], None),
     # bench train
     ("bench train", "--model", ["--model", "{tmp}/cut.gguf"], None),
     ("bench train", "--device", ["--device", "tpu"], None),
@@ -243,6 +250,7 @@ def workdir(tmp_path, monkeypatch):
         ("aha.bench.generate", "run"),
         ("aha.bench.grpo_step", "run"),
         ("aha.bench.sft", "run"),
+        ("aha.bench.rm", "run"),
         ("aha.bench.sample", "run"),
         ("aha.bench.scaling", "run"),
         ("aha.bench.train", "run"),

@@ -12,12 +12,13 @@ from aha import options
 from aha.bench.configs import (
     GenerateBenchConfig,
     GRPOStepBenchConfig,
+    RMBenchConfig,
     SampleBenchConfig,
     ScalingBenchConfig,
     SFTBenchConfig,
     TrainBenchConfig,
 )
-from aha.ranges import COUNT, NON_NEGATIVE, Range
+from aha.ranges import COUNT, NON_NEGATIVE, NON_NEGATIVE_INT, Range
 
 
 def add_bench_commands(commands: Any) -> None:
@@ -103,6 +104,21 @@ def add_bench_commands(commands: Any) -> None:
     bench_sft.add_argument("--plot", metavar="PNG", default=None, help="write both loss curves to this PNG file")
     bench_sft.add_argument("--json", action="store_true", help="print the figures as one JSON line")
     bench_sft.set_defaults(func=_bench_sft)
+    bench_rm = benches.add_parser(
+        "rm",
+        help="aha's reward-model stage vs TRL's RewardTrainer: held-out pair accuracy and seconds per step",
+        description="aha's reward-model stage and TRL's RewardTrainer on the same weights, pairs, order, steps and "
+        "optimiser (fp32), one after the other in this process, then both models' held-out pair accuracy scored "
+        "the same way; needs TRL (pip install -e '.[bench]'), unless --no-trl.",
+    )
+    bench_rm.add_argument("recipe", nargs="?", default=RMBenchConfig.recipe, help="recipe (default: %(default)s)")
+    bench_rm.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides")
+    bench_rm.add_argument(
+        "--steps", type=NON_NEGATIVE_INT.parse, default=0, help="optimiser steps per side (default: the recipe's)"
+    )
+    bench_rm.add_argument("--no-trl", action="store_true", help="run aha only")
+    bench_rm.add_argument("--json", action="store_true", help="print the figures as one JSON line")
+    bench_rm.set_defaults(func=_bench_rm)
     bench_train = benches.add_parser(
         "train", help="training forward+backward tokens/s and share of the matmul peak, measured in the same run"
     )
@@ -226,6 +242,17 @@ def _bench_sft(args: argparse.Namespace) -> int:
     result = run(cfg)
     if args.plot:
         plot(result, args.plot)
+    print(json.dumps(result) if args.json else summary(result))
+    return 0
+
+
+def _bench_rm(args: argparse.Namespace) -> int:
+    from aha.bench.rm import recipe_config, run, summary
+
+    recipe, overrides = options.recipe_and_overrides(args.recipe, args.overrides, RMBenchConfig.recipe)
+    cfg = RMBenchConfig(recipe=recipe, overrides=overrides, steps=args.steps, trl=not args.no_trl)
+    recipe_config(cfg)  # the recipe's model and data, checked before any model loads
+    result = run(cfg)
     print(json.dumps(result) if args.json else summary(result))
     return 0
 

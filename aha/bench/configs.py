@@ -5,8 +5,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aha.defaults import DEFAULT_MODEL, GRPO_RECIPE, SFT_RECIPE
-from aha.ranges import COUNT, NON_NEGATIVE, SEED, TEMPERATURE, TOP_P, Range, check, out_of_range, raise_problems
+from aha.defaults import DEFAULT_MODEL, GRPO_RECIPE, RM_RECIPE, SFT_RECIPE
+from aha.ranges import (
+    COUNT,
+    NON_NEGATIVE,
+    NON_NEGATIVE_INT,
+    SEED,
+    TEMPERATURE,
+    TOP_P,
+    Range,
+    check,
+    out_of_range,
+    raise_problems,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,6 +97,17 @@ class SFTBenchConfig:
 
     def __post_init__(self) -> None:
         raise_problems(out_of_range(self, {"steps": COUNT}))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RMBenchConfig:
+    recipe: str = RM_RECIPE
+    overrides: tuple[str, ...] = ()  # key=value for the recipe
+    steps: int = 0  # optimiser steps per side; 0 = the recipe's
+    trl: bool = True  # False runs aha alone
+
+    def __post_init__(self) -> None:
+        raise_problems(out_of_range(self, {"steps": NON_NEGATIVE_INT}))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aha.errors import AhaError
-from aha.rewards import build, entries
+from aha.rewards import entries
 
 TRL_VERSION = "1.16.0"
 
@@ -45,7 +45,7 @@ def reward_functions(cfg: Any, trainer: Any) -> list[Callable[..., list[float]]]
     by_id = {s.id: s for s in trainer.train}
     functions = []
     for entry in entries(cfg.rewards):
-        reward = build(entry.name, **entry.settings)
+        reward = entry.build()
 
         def score(prompts: list, completions: list, sample_id: list, _reward=reward, **_: Any) -> list[float]:
             responses = [trainer.template.response(cut_at_stop(c, cfg.prompt.stop)) for c in completions]

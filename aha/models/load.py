@@ -341,3 +341,16 @@ def _gguf_context_length(path: Path) -> int | None:
         raise ModelLoadError(f"{path}: truncated: its tensors need {end} bytes, the file has {size}; copy it again")
     value = metadata.get(f"{header.architecture}.context_length")
     return value if isinstance(value, int) else None
+
+
+def layer_count(spec: str | Path) -> int | None:
+    """The decoder blocks of the model at `spec`, read from its metadata (None when it does not say); call
+    `context_length` first to check the files."""
+    kind, path = resolve(spec)
+    if kind == "gguf":
+        from transformers.integrations.gguf.reader import GgufHeader, read_gguf_metadata
+
+        value = read_gguf_metadata(str(path))[0].get(f"{GgufHeader.from_file(str(path)).architecture}.block_count")
+    else:
+        value = json.loads((path / "config.json").read_text(encoding="utf-8")).get("num_hidden_layers")
+    return value if isinstance(value, int) else None

@@ -5,7 +5,7 @@ on model output (unparseable text scores 0.0); None means the sample's reference
 and the caller skips and counts it. A reward is built from its registered name and its settings
 (`build("accuracy_math", workers=2, timeout_s=3)`, or in a recipe `rewards: {accuracy_math: {weight: 1.0,
 workers: 2}}`) and may hold state with a lifecycle: `open()` once before the first batch (the math grader's
-worker pool, the code sandbox's warm servers, later a reward model or a judge), `score` per batch, `close()`
+worker pool, the code sandbox's warm servers, a reward model, later a judge), `score` per batch, `close()`
 at the end; `with reward:` does both. `open` is idempotent and `score` opens a reward that was not opened,
 so a reward used for one call needs no ceremony; whoever opens it closes it. State lives in the reward
 object, never in the module.
@@ -135,13 +135,21 @@ def get(name: str) -> Reward:
 class RewardEntry:
     """One reward of a recipe: its name, its weight in the total and its settings."""
 
-    name: str
+    name: str  # the entry's key: the name its values are logged under
     weight: float
     settings: dict[str, Any] = field(default_factory=dict)
+    kind: str = ""  # the registered reward it builds (`reward: KIND` in its settings); the name when empty
+
+    def build(self) -> Reward:
+        reward = build(self.kind or self.name, **self.settings)
+        reward.name = self.name
+        return reward
 
 
 def entries(rewards: Mapping[str, Any]) -> list[RewardEntry]:
     """A recipe's `rewards:` mapping, each value a weight or {weight: w, setting: value, ...}, as entries.
+    An entry's key names a registered reward, or `reward: KIND` among its settings does, so that one kind
+    can be used twice (`helpfulness: {reward: reward_model, ...}` and `harmlessness: {reward: reward_model, ...}`).
 
     Raises ValueError naming the entry (`rewards.NAME: ...`) for a missing or non-finite weight, an
     unknown reward, an unknown setting or a bad value; KeyError does not escape.
@@ -150,18 +158,21 @@ def entries(rewards: Mapping[str, Any]) -> list[RewardEntry]:
     for name, value in rewards.items():
         settings = dict(value) if isinstance(value, Mapping) else {"weight": value}
         weight = settings.pop("weight", None)
+        kind = settings.pop("reward", name)
+        if not isinstance(kind, str):
+            raise ValueError(f"rewards.{name}: reward must name a registered reward, not {kind!r}")
         if isinstance(weight, bool) or not isinstance(weight, int | float) or not isfinite(weight):
             raise ValueError(
                 f"rewards.{name}: give a finite number as its weight, not {weight!r} "
                 f"(`{name}: w`, or `{name}: {{weight: w, setting: value}}` with settings)"
             )
         try:
-            build(name, **settings)  # settings checked now, before any model loads; nothing is opened
+            build(kind, **settings)  # settings checked now, before any model loads; nothing is opened
         except KeyError as error:
             raise ValueError(f"rewards.{name}: {error.args[0]}") from None
         except (TypeError, ValueError, ConfigError) as error:
             raise ValueError(f"rewards.{name}: {error}") from None
-        found.append(RewardEntry(name, float(weight), settings))
+        found.append(RewardEntry(name, float(weight), settings, "" if kind == name else kind))
     return found
 
 
@@ -196,7 +207,7 @@ class Combined:
             raise ValueError("at least one reward is needed")
         found = entries(rewards)
         self.weights = {entry.name: entry.weight for entry in found}
-        self.rewards = {entry.name: build(entry.name, **entry.settings) for entry in found}
+        self.rewards = {entry.name: entry.build() for entry in found}
 
     def open(self) -> None:
         for reward in self.rewards.values():
@@ -235,4 +246,4 @@ def combine(rewards: Mapping[str, Any]) -> Combined:
 
 def _load_builtins() -> None:
     # Importing the modules registers their rewards; done on first lookup so importing aha.rewards is cheap.
-    from aha.rewards import arithmetic, code, countdown, format, language, math  # noqa: F401
+    from aha.rewards import arithmetic, code, countdown, format, language, math, model  # noqa: F401

@@ -27,7 +27,7 @@ from aha.defaults import DEFAULT_MODEL
 from aha.devices import DTYPES
 from aha.errors import ConfigError
 from aha.learn.optim import OptimConfig, make_optimizer
-from aha.learn.reward import bradley_terry_loss, sequence_rewards
+from aha.learn.reward import bradley_terry_loss, common_prefix, sequence_rewards
 from aha.models import LoadedModel
 from aha.ranges import (
     COUNT,
@@ -51,6 +51,7 @@ RM_RANGES = {
     "max_tokens": Range(int, 2),
     "pack_tokens": Range(int, 2),
     "batch_size": COUNT,
+    "train_layers": NON_NEGATIVE_INT,
     "epochs": POSITIVE,
     "steps": NON_NEGATIVE_INT,
     "max_grad_norm": POSITIVE,
@@ -87,6 +88,7 @@ class RewardModelConfig:
     max_tokens: int = 512  # pairs with a longer conversation are dropped (counted)
     pack_tokens: int = 4096  # tokens per packed sequence, one forward each
     batch_size: int = 16  # pairs per optimiser step
+    train_layers: int = 0  # 0 = every weight trains; N = the top N blocks, the final norm and the head only
     epochs: float = 1.0
     steps: int = 0  # 0 = from epochs
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-5, warmup_steps=5, schedule="cosine"))
@@ -115,9 +117,13 @@ class RewardModelConfig:
 def preflight(cfg: RewardModelConfig) -> RewardModelConfig:
     """Model files, data files and the step count (from epochs), before any model loads."""
     from aha.data.jsonl import read_jsonl
+    from aha.models.load import layer_count
     from aha.options import check_model
 
     check_model("model", cfg.model, cfg.device, {"max_tokens": cfg.max_tokens})
+    layers = layer_count(cfg.model)
+    if layers is not None and cfg.train_layers > layers:
+        raise ConfigError(f"train_layers={cfg.train_layers}: the model has {layers} blocks")
     for name, spec in [("data", cfg.data)] + ([("held_out_data", cfg.held_out_data)] if cfg.held_out_data else []):
         try:
             path = pairs_path(spec)
@@ -129,11 +135,12 @@ def preflight(cfg: RewardModelConfig) -> RewardModelConfig:
 
 
 def pack_bins(pairs: Sequence[Pair], capacity: int) -> list[list[Pair]]:
-    """Consecutive pairs grouped so that each group's chosen and rejected sequences fit `capacity` tokens."""
+    """Consecutive pairs grouped so that each group's packed tokens (a pair's shared context once, then its
+    two responses) fit `capacity`."""
     groups: list[list[Pair]] = []
     used = capacity + 1
     for pair in pairs:
-        size = len(pair.chosen) + len(pair.rejected)
+        size = len(pair.chosen) + len(pair.rejected) - common_prefix((pair.chosen, pair.rejected))
         if groups and used + size <= capacity:
             groups[-1].append(pair)
             used += size
@@ -143,16 +150,45 @@ def pack_bins(pairs: Sequence[Pair], capacity: int) -> list[list[Pair]]:
     return groups
 
 
+def freeze_below(model: Any, top: int) -> None:
+    """Only the top `top` decoder blocks, the final norm and the score head train: the embedding and the
+    blocks below take no gradient, so the backward pass stops at the first block that trains."""
+    if top > len(model.layers):
+        raise ConfigError(f"train_layers={top}: the model has {len(model.layers)} blocks")
+    trained = {id(p) for block in model.layers[-top:] for p in block.parameters()}
+    trained |= {id(p) for module in (model.norm, model.score) for p in module.parameters()}
+    for parameter in model.parameters():
+        parameter.requires_grad_(id(parameter) in trained)
+
+
 def pair_rewards(model: Any, pairs: Sequence[Pair]) -> tuple[torch.Tensor, torch.Tensor]:
     """Rewards of the chosen [P] and the rejected [P] conversations, from one packed forward."""
-    rewards = sequence_rewards(model, [p.chosen for p in pairs] + [p.rejected for p in pairs])
-    return rewards[: len(pairs)], rewards[len(pairs) :]
+    rewards = sequence_rewards(model, [(p.chosen, p.rejected) for p in pairs])
+    return rewards[0::2], rewards[1::2]
 
 
 def margins(pairs: Sequence[Pair], device: torch.device) -> torch.Tensor | None:
     if all(p.margin is None for p in pairs):
         return None
     return torch.tensor([p.margin or 0.0 for p in pairs], device=device)
+
+
+def held_out_metrics(model: Any, pairs: Sequence[Pair], pack_tokens: int) -> dict[str, Any]:
+    """Pair accuracy (a tie, as an untrained head gives, counts half), the loss and the mean reward gap."""
+    start = time.perf_counter()
+    losses, gaps = [], []
+    with torch.no_grad():
+        for group in pack_bins(pairs, pack_tokens):
+            chosen, rejected = pair_rewards(model, group)
+            losses.append(bradley_terry_loss(chosen, rejected).item() * len(group))
+            gaps += (chosen - rejected).tolist()
+    return {
+        "accuracy": (sum(g > 0 for g in gaps) + sum(g == 0 for g in gaps) / 2) / len(gaps),
+        "loss": sum(losses) / len(gaps),
+        "reward_gap": statistics.fmean(gaps),
+        "pairs": len(gaps),
+        "seconds": round(time.perf_counter() - start, 2),
+    }
 
 
 class Trainer:
@@ -165,6 +201,8 @@ class Trainer:
             raise ConfigError(f"model: {cfg.model}: a reward model needs aha's native decoder (Llama or Qwen2)")
         if model.score is None:
             model.add_score_head()
+        if cfg.train_layers:
+            freeze_below(model, cfg.train_layers)
         self.pairs, dropped = read_pairs(pairs_path(cfg.data), loaded.tokenizer, cfg.max_tokens)
         self.dropped = dropped
         self.held_out: list[Pair] = []
@@ -219,21 +257,7 @@ class Trainer:
 
     def evaluate(self, step: int) -> dict[str, Any]:
         """Held-out pair accuracy, loss and mean reward gap."""
-        start = time.perf_counter()
-        losses, gaps = [], []
-        with torch.no_grad():
-            for group in pack_bins(self.held_out, self.cfg.pack_tokens):
-                chosen, rejected = pair_rewards(self.loaded.model, group)
-                losses.append(bradley_terry_loss(chosen, rejected).item() * len(group))
-                gaps += (chosen - rejected).tolist()
-        record = {
-            "step": step,
-            "accuracy": sum(g > 0 for g in gaps) / len(gaps),
-            "loss": sum(losses) / len(gaps),
-            "reward_gap": statistics.fmean(gaps),
-            "pairs": len(gaps),
-            "seconds": round(time.perf_counter() - start, 2),
-        }
+        record = {"step": step, **held_out_metrics(self.loaded.model, self.held_out, self.cfg.pack_tokens)}
         self.run_dir.append("eval.jsonl", record)
         return record
 

@@ -46,12 +46,49 @@ def test_packed_rewards_equal_transformers_sequence_classification(tiny_llama_di
     torch.nn.init.normal_(head.weight, std=0.5)
     reference = LlamaForSequenceClassification.from_pretrained(tiny_llama_dir, num_labels=1, dtype=torch.float32)
     reference.score.weight.data.copy_(head.weight.data)
-    sequences = [[5, 17, 300, 2, 9], [44, 12], list(range(100, 140))]
+    context = list(range(100, 140))
+    groups = [
+        [[5, 17, 300, 2, 9]],  # alone
+        [[44, 12]],
+        [[*context, 7, 8, 9], [*context, 7, 11], [*context, 3]],  # a shared context of 40 tokens, then 41
+        [[1, 5, 3], [1, 5, 3]],  # identical: the last token stays each one's own
+        [[1, 5], [1, 5, 3, 4]],  # one a prefix of the other (token 2 is the pad: transformers stops at it)
+        [[9, 1], [8, 1]],  # nothing shared
+    ]
     with torch.no_grad():
-        packed = sequence_rewards(loaded.model, sequences)
-        alone = torch.stack([reference(torch.tensor([s])).logits[0, 0] for s in sequences])
+        packed = sequence_rewards(loaded.model, groups)
+        alone = torch.stack([reference(torch.tensor([s])).logits[0, 0] for g in groups for s in g])
     torch.testing.assert_close(packed, alone, atol=1e-5, rtol=1e-5)
     assert packed.abs().min() > 1e-3  # the head reads something
+
+
+def test_sharing_a_context_gives_the_gradients_of_scoring_each_sequence_alone(tiny_llama_dir):
+    from aha.models import load
+
+    loaded = load(tiny_llama_dir)
+    model = loaded.model
+    torch.nn.init.normal_(model.add_score_head().weight, std=0.5)
+    context = list(range(50, 80))
+    pair = [[*context, 3, 4, 5], [*context, 6]]
+    grads = []
+    for groups in ([pair], [[pair[0]], [pair[1]]]):
+        model.zero_grad()
+        chosen, rejected = sequence_rewards(model, groups)
+        bradley_terry_loss(chosen[None], rejected[None]).backward()
+        grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+    assert len(grads[0]) == len(grads[1]) > 0
+    for shared, alone in zip(*grads, strict=True):
+        torch.testing.assert_close(shared, alone, atol=1e-5, rtol=1e-4)
+
+
+def test_the_common_prefix_leaves_every_sequence_a_token_of_its_own():
+    from aha.learn.reward import common_prefix
+
+    assert common_prefix([[1, 2, 3], [1, 2, 4]]) == 2
+    assert common_prefix([[1, 2, 3], [1, 2, 3]]) == 2
+    assert common_prefix([[1, 2], [1, 2, 3]]) == 1
+    assert common_prefix([[5], [5, 6]]) == 0
+    assert common_prefix([[1, 2, 3], [1, 2, 3], [9]]) == 0
 
 
 def test_an_untrained_head_scores_zero_and_an_empty_sequence_is_refused(tiny_llama_dir):
@@ -59,11 +96,11 @@ def test_an_untrained_head_scores_zero_and_an_empty_sequence_is_refused(tiny_lla
 
     loaded = load(tiny_llama_dir)
     with pytest.raises(ValueError, match="no score head"):
-        sequence_rewards(loaded.model, [[1, 2, 3]])
+        sequence_rewards(loaded.model, [[[1, 2, 3]]])
     loaded.model.add_score_head()
-    assert sequence_rewards(loaded.model, [[1, 2, 3]]).tolist() == [0.0]
+    assert sequence_rewards(loaded.model, [[[1, 2, 3]]]).tolist() == [0.0]
     with pytest.raises(ValueError, match="empty"):
-        sequence_rewards(loaded.model, [[1], []])
+        sequence_rewards(loaded.model, [[[1], []]])
 
 
 def test_a_reward_model_saves_as_a_sequence_classifier_and_loads_back(tiny_llama_dir, tmp_path):
@@ -76,9 +113,10 @@ def test_a_reward_model_saves_as_a_sequence_classifier_and_loads_back(tiny_llama
     torch.nn.init.normal_(loaded.model.add_score_head().weight, std=0.5)
     save_checkpoint(loaded, tmp_path / "rm")
     sequence = [[7, 8, 9, 10]]
+    groups = [sequence]
     with torch.no_grad():
-        ours = sequence_rewards(loaded.model, sequence)
-        again = sequence_rewards(load(tmp_path / "rm").model, sequence)
+        ours = sequence_rewards(loaded.model, groups)
+        again = sequence_rewards(load(tmp_path / "rm").model, groups)
         theirs = AutoModelForSequenceClassification.from_pretrained(tmp_path / "rm").eval()(torch.tensor(sequence))
     torch.testing.assert_close(again, ours)
     torch.testing.assert_close(theirs.logits[:, 0], ours, atol=1e-5, rtol=1e-5)
