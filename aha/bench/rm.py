@@ -148,7 +148,7 @@ def run_trl(recipe: Any, work: Path) -> dict[str, Any]:
         use_cpu=recipe.device == "cpu",
         seed=recipe.seed,
         bf16=False,
-        gradient_checkpointing=False,  # TRL's default; off, this small model trains faster
+        activation_checkpointing=False,  # TRL turns it on by default; off, this small model trains faster
         dataloader_num_workers=0,
         disable_tqdm=True,
     )

@@ -138,6 +138,7 @@ class TrainerState:
     scheduler: dict[str, Any]  # the learning-rate scheduler's state_dict(): plain numbers
     rng: dict[str, torch.Tensor] = field(default_factory=dict)  # "torch", "cuda:0", ...: uint8 RNG states
     kernels: dict[str, str] = field(default_factory=dict)  # decode kernels chosen (aha.models.packed): they round
+    stage: dict[str, Any] = field(default_factory=dict)  # the stage's own state, JSON (e.g. reward normalisers)
 
     @classmethod
     def capture(
@@ -190,6 +191,7 @@ def write_trainer_state(directory: Path, state: TrainerState) -> None:
         "param_groups": state.optimizer["param_groups"],
         "tensors": sorted(tensors),
         "kernels": state.kernels,
+        "stage": state.stage,
     }
     (directory / STATE_JSON).write_text(json.dumps(scalars, indent=1), encoding="utf-8")
 
@@ -254,9 +256,12 @@ def read_trainer_state(directory: Path) -> TrainerState:
     kernels = scalars.get("kernels", {})  # absent in checkpoints written before kernels were recorded
     if not isinstance(kernels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in kernels.items()):
         raise CheckpointError(f"{STATE_JSON}: kernels must map shapes to kernel names")
+    stage = scalars.get("stage", {})  # absent in checkpoints written before stages kept state of their own
+    if not isinstance(stage, dict):
+        raise CheckpointError(f"{STATE_JSON}: stage must be an object")
     return TrainerState(
         step=scalars["step"], cursor=scalars["cursor"], optimizer=optimizer, scheduler=scalars["scheduler"], rng=rng,
-        kernels=kernels,
+        kernels=kernels, stage=stage,
     )  # fmt: skip
 
 

@@ -139,6 +139,7 @@ class RewardEntry:
     weight: float
     settings: dict[str, Any] = field(default_factory=dict)
     kind: str = ""  # the registered reward it builds (`reward: KIND` in its settings); the name when empty
+    normalize: bool = False  # `normalize: true`: its values enter the total as running z-scores (`RunningNorm`)
 
     def build(self) -> Reward:
         reward = build(self.kind or self.name, **self.settings)
@@ -159,6 +160,9 @@ def entries(rewards: Mapping[str, Any]) -> list[RewardEntry]:
         settings = dict(value) if isinstance(value, Mapping) else {"weight": value}
         weight = settings.pop("weight", None)
         kind = settings.pop("reward", name)
+        normalize = settings.pop("normalize", False)
+        if not isinstance(normalize, bool):
+            raise ValueError(f"rewards.{name}: normalize must be true or false, not {normalize!r}")
         if not isinstance(kind, str):
             raise ValueError(f"rewards.{name}: reward must name a registered reward, not {kind!r}")
         if isinstance(weight, bool) or not isinstance(weight, int | float) or not isfinite(weight):
@@ -172,7 +176,7 @@ def entries(rewards: Mapping[str, Any]) -> list[RewardEntry]:
             raise ValueError(f"rewards.{name}: {error.args[0]}") from None
         except (TypeError, ValueError, ConfigError) as error:
             raise ValueError(f"rewards.{name}: {error}") from None
-        found.append(RewardEntry(name, float(weight), settings, "" if kind == name else kind))
+        found.append(RewardEntry(name, float(weight), settings, "" if kind == name else kind, normalize))
     return found
 
 
@@ -193,9 +197,53 @@ def problems(rewards: Mapping[str, Any], accuracy: str | None = None) -> list[tu
     return found
 
 
+class RunningNorm:
+    """A reward's running mean and standard deviation over every value it has given (Chan et al.'s parallel
+    update of count, mean and squared deviations, batch by batch), and its values as z-scores against them.
+
+    DeepSeek-R1's all-scenario RL mixes rule rewards (0 or 1) with reward-model scores (any real number,
+    on a scale of the model's own): normalised per source, each enters the total on the same footing and
+    its weight means what it says. A batch is added before it is normalised, so the first batch is scored
+    against itself; the statistics are plain numbers, saved in a checkpoint's trainer state (`state`) so
+    that a resumed run goes on with the same ones.
+    """
+
+    def __init__(self, eps: float = 1e-6) -> None:
+        self.count, self.mean, self.squares, self.eps = 0, 0.0, 0.0, eps
+
+    @property
+    def std(self) -> float:
+        """The population standard deviation of the values seen; 1.0 until two have been."""
+        return (self.squares / self.count) ** 0.5 if self.count > 1 else 1.0
+
+    def update(self, values: Sequence[float]) -> None:
+        if not values:
+            return
+        n = len(values)
+        mean = sum(values) / n
+        squares = sum((v - mean) ** 2 for v in values)
+        total = self.count + n
+        delta = mean - self.mean
+        self.squares += squares + delta * delta * self.count * n / total
+        self.mean += delta * n / total
+        self.count = total
+
+    def normalize(self, value: float) -> float:
+        return (value - self.mean) / (self.std + self.eps)
+
+    def state(self) -> dict[str, float]:
+        return {"count": self.count, "mean": self.mean, "squares": self.squares}
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        count, mean, squares = state.get("count"), state.get("mean"), state.get("squares")
+        if not isinstance(count, int) or not all(isinstance(v, int | float) for v in (mean, squares)):
+            raise ValueError(f"reward normaliser state must hold count, mean and squares: {dict(state)!r}")
+        self.count, self.mean, self.squares = count, float(mean), float(squares)
+
+
 @dataclass(frozen=True)
 class Scored:
-    total: float  # sum of weight * value over the components that returned a value
+    total: float  # sum of weight * value (a normalised reward: its running z-score) over the components given
     components: dict[str, float | None]  # unweighted value of every component (None: could not check)
 
 
@@ -208,6 +256,7 @@ class Combined:
         found = entries(rewards)
         self.weights = {entry.name: entry.weight for entry in found}
         self.rewards = {entry.name: entry.build() for entry in found}
+        self.norms = {entry.name: RunningNorm() for entry in found if entry.normalize}
 
     def open(self) -> None:
         for reward in self.rewards.values():
@@ -227,15 +276,32 @@ class Combined:
     def __call__(self, response: str, sample: Sample) -> Scored:
         return self.many([response], [sample])[0]
 
-    def many(self, responses: Sequence[str], samples: Sequence[Sample]) -> list[Scored]:
-        """Score a batch; each reward scores all of it at once (a worker pool or sandbox runs in parallel)."""
+    def many(self, responses: Sequence[str], samples: Sequence[Sample], learn: bool = True) -> list[Scored]:
+        """Score a batch; each reward scores all of it at once (a worker pool or sandbox runs in parallel).
+        With `learn` false (evaluation) the normalisers score against their statistics without adding to them."""
         values = {name: reward.score(responses, samples) for name, reward in self.rewards.items()}
+        entering = dict(values)  # what enters the totals: normalised rewards as z-scores
+        for name, norm in self.norms.items():
+            if learn:
+                norm.update([v for v in values[name] if v is not None])
+            entering[name] = [None if v is None else norm.normalize(v) for v in values[name]]
         scored = []
         for index in range(len(responses)):
             components = {name: values[name][index] for name in self.weights}
-            total = sum(self.weights[n] * v for n, v in components.items() if v is not None)
+            total = sum(self.weights[n] * v for n in self.weights if (v := entering[n][index]) is not None)
             scored.append(Scored(total, components))
         return scored
+
+    def state(self) -> dict[str, dict[str, float]]:
+        """The normalisers' statistics, {reward name: {count, mean, squares}} (empty when none normalises)."""
+        return {name: norm.state() for name, norm in self.norms.items()}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Statistics `state` wrote; ValueError when they do not match this recipe's normalised rewards."""
+        if set(state) != set(self.norms):
+            raise ValueError(f"reward normalisers {sorted(state)} saved, the recipe normalises {sorted(self.norms)}")
+        for name, norm in self.norms.items():
+            norm.load(state[name])
 
 
 def combine(rewards: Mapping[str, Any]) -> Combined:

@@ -45,7 +45,9 @@ class Evaluation:
 
 
 class StageTrainer(Protocol):
-    """What a stage gives the shared run."""
+    """What a stage gives the shared run. A stage with state of its own besides the weights, optimiser,
+    schedule and cursor (GRPO's reward normalisers) also has `stage_state() -> dict` (JSON, saved in each
+    checkpoint's trainer state) and `load_stage_state(state)` (ValueError when it does not fit)."""
 
     loaded: LoadedModel
     optimizer: torch.optim.Optimizer
@@ -107,6 +109,8 @@ def due(step: int, every: int, last: int) -> bool:
 def save(trainer: StageTrainer, run_dir: RunDir, step: int, keep: int) -> None:
     """Checkpoint the weights and the trainer state at `step`; keep only the newest `keep` checkpoints."""
     state = TrainerState.capture(step, trainer.cursor.position, trainer.optimizer, trainer.scheduler)
+    if hasattr(trainer, "stage_state"):  # a stage with state of its own (GRPO's reward normalisers)
+        state.stage = trainer.stage_state()
     path = run_dir.checkpoint_path(step)
     save_checkpoint(trainer.loaded, path, extra=lambda directory: write_trainer_state(directory, state))
     for old in run_dir.complete_checkpoints()[:-keep]:
@@ -125,6 +129,11 @@ def resume(cfg: RunConfig, run_dir: RunDir, factory: Factory) -> tuple[StageTrai
         state.apply(trainer.optimizer, trainer.scheduler)  # a CheckpointError when it does not fit
         pin_kernels(state.kernels)  # sample with the kernels the run chose, whatever this machine would measure
         trainer.cursor.position = state.cursor
+        if hasattr(trainer, "load_stage_state"):
+            try:
+                trainer.load_stage_state(state.stage)
+            except ValueError as error:
+                raise CheckpointError(str(error)) from None
         return trainer, state.step
 
     point = run_dir.resume_point(open_checkpoint)

@@ -50,12 +50,13 @@ class Scorer:
         if self.accuracy_reward is not None:
             self.accuracy_reward.close()
 
-    def score(self, samples: Sequence[Sample], groups: Sequence[list[Completion]]) -> list[Scored]:
-        """Every completion of every group in one batch (rewards with a worker pool run once)."""
+    def score(self, samples: Sequence[Sample], groups: Sequence[list[Completion]], learn: bool = True) -> list[Scored]:
+        """Every completion of every group in one batch (rewards with a worker pool run once); `learn` false
+        for evaluation: normalised rewards leave their running statistics as they are."""
         flat = [(sample, c) for sample, group in zip(samples, groups, strict=True) for c in group]
         responses = [self.prompter.response(c.text) for _, c in flat]
         flat_samples = [sample for sample, _ in flat]
-        results = self.combined.many(responses, flat_samples)
+        results = self.combined.many(responses, flat_samples, learn)
         if self.accuracy_reward is None:  # already computed (the code sandbox runs once, not twice)
             accuracy = [r.components[self.accuracy] for r in results]
         else:

@@ -40,7 +40,7 @@ from aha.stages.grpo_config import GRPOConfig
 from aha.tasks import build_task
 from aha.track.health import is_collapse, step_warnings
 from aha.track.metrics import rollout_metrics
-from aha.track.plots import plot_run
+from aha.track.plots import PANELS, plot_run
 from aha.track.report import write_report
 from aha.track.run_dir import RunDir
 from aha.types import SamplingParams
@@ -216,10 +216,20 @@ class Trainer:
 
     def finish(self, run_dir: RunDir) -> None:
         evals, metrics, benches = run_dir.read("eval.jsonl"), run_dir.read("metrics.jsonl"), run_dir.read("bench.jsonl")
-        plot_run(metrics, evals, run_dir.plots, benches)
+        panels = PANELS
+        if any("cot_in_language" in e for e in evals):  # a set with a reasoning language: show it kept to
+            panels = (*PANELS[:5], ("eval", "cot_in_language", "held-out CoTs in the prompt's language"))
+        plot_run(metrics, evals, run_dir.plots, benches, panels)
         wall = sum(m["time_sampling"] + m["time_scoring"] + m["time_training"] for m in metrics)
         wall += sum(e["seconds"] for e in evals) + sum(b["seconds"] for b in benches)
         write_report(run_dir.path / "report.md", run_dir.config(), metrics, evals, wall, benches)
+
+    def stage_state(self) -> dict[str, Any]:
+        """The reward normalisers' statistics (`normalize: true` rewards), for the checkpoint."""
+        return {"reward_norms": self.scorer.combined.state()}
+
+    def load_stage_state(self, state: dict[str, Any]) -> None:
+        self.scorer.combined.load_state(state.get("reward_norms", {}))
 
     def close(self) -> None:
         self.scorer.close()

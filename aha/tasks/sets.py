@@ -23,6 +23,7 @@ from aha.types import Sample
 
 SETS_DIR = Path(__file__).resolve().parent.parent / "data" / "sets"
 MATH_INSTRUCTION = "\n\nPlease reason step by step, and put your final answer within \\boxed{}."
+ZH_MATH_INSTRUCTION = "\n\n请一步一步地推理，并把最终答案写在 \\boxed{} 中。"  # the same, in Chinese
 CODE_INSTRUCTION = "\n\nWrite the complete Python function in one ```python code block."
 COUNTDOWN_PROMPT = (
     "Using the numbers {nums}, create an equation that equals {target}. You can use +, -, * and / and each "
@@ -97,6 +98,11 @@ def user_set(
         return plain_sample(record, file, line, prompt_field=prompt_field, answer_field=answer_field)
 
     return PromptSet(name=path.stem, reward=reward, read=read, splits={"test": path, "train": path})
+
+
+def _with_language(sample: Sample, language: str) -> Sample:
+    """The sample with the language its reasoning should be in (the `language` reward's target)."""
+    return replace(sample, meta={**sample.meta, "language": language})
 
 
 def plain_sample(
@@ -180,6 +186,16 @@ add(
         {"train": SETS_DIR / "gsm8k_train.jsonl", "test": SETS_DIR / "gsm8k_test.jsonl"},
         MATH_INSTRUCTION,
         description="grade-school word problems",
+    )
+)
+add(
+    PromptSet(
+        "zh_math",
+        "accuracy_math",
+        lambda record, path, line: _with_language(plain_sample(record, path, line, prompt_field="question"), "zh"),
+        {"train": SETS_DIR / "zh_math_train.jsonl", "test": SETS_DIR / "zh_math_test.jsonl"},
+        ZH_MATH_INSTRUCTION,
+        description="CMATH: Chinese grade-school word problems (450 train, 150 test), meta language zh",
     )
 )
 add(PromptSet("math500", "accuracy_math", _math, {"test": SETS_DIR / "math500.jsonl"}, MATH_INSTRUCTION))

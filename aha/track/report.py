@@ -45,8 +45,15 @@ def write_report(
         f"| format rate | {_pct(first.get('format_rate'))} | {_pct(last.get('format_rate'))} |",
         f"| response length (tokens) | {first.get('length_mean', 0):.1f} | {last.get('length_mean', 0):.1f} |",
         f"| reflection-word rate | {_pct(first.get('reflection_rate'))} | {_pct(last.get('reflection_rate'))} |",
-        "",
     ]
+    if "cot_in_language" in last:
+        lines += [
+            f"| CoTs in the prompt's language | {_pct(first.get('cot_in_language'))} | "
+            f"{_pct(last.get('cot_in_language'))} |",
+            f"| language consistency (CoT words) | {_pct(first.get('language_consistency'))} | "
+            f"{_pct(last.get('language_consistency'))} |",
+        ]
+    lines.append("")
     if evals:
         best = max(evals, key=lambda e: e["accuracy"])
         lines += [f"Best held-out accuracy: {_pct(best['accuracy'])} at step {best['step']}.", ""]

@@ -107,12 +107,15 @@ def test_trainer_state_round_trips_exactly_as_safetensors_and_json(tmp_path):
 
     model, optimizer, scheduler = _trained_optimizer()
     torch.rand(3)  # move the global RNG away from its seed
-    write_trainer_state(tmp_path, TrainerState.capture(7, 42, optimizer, scheduler))
+    captured = TrainerState.capture(7, 42, optimizer, scheduler)
+    captured.stage = {"reward_norms": {"helpfulness": {"count": 3, "mean": 0.1 + 0.2, "squares": 1 / 3}}}
+    write_trainer_state(tmp_path, captured)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["trainer_state.json", "trainer_state.safetensors"]
     expected_draw = torch.rand(4)
 
     state = read_trainer_state(tmp_path)
     assert (state.step, state.cursor) == (7, 42)
+    assert state.stage == captured.stage  # floats exactly, through JSON
     saved = optimizer.state_dict()
     assert state.optimizer["param_groups"] == saved["param_groups"]  # betas a tuple again, initial_lr kept
     assert state.optimizer["state"].keys() == saved["state"].keys()

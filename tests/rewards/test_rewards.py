@@ -237,3 +237,51 @@ def test_combined_opens_and_closes_each_reward_once_per_lifecycle():
         combined.many(["a"], [S])
     assert events == [("open", "a"), ("score", 2), ("score", 1), ("close", "a")]
     assert isinstance(combined.rewards["format"], FunctionReward)
+
+
+def test_a_running_norm_is_the_mean_and_std_of_every_value_seen():
+    from aha.rewards import RunningNorm
+
+    norm = RunningNorm()
+    assert norm.std == 1.0 and norm.normalize(2.0) == pytest.approx(2.0, abs=1e-5)
+    norm.update([1.0, 2.0, 3.0])  # mean 2, population variance 2/3
+    assert (norm.count, norm.mean) == (3, pytest.approx(2.0))
+    assert norm.std == pytest.approx((2 / 3) ** 0.5)
+    norm.update([10.0])  # all four: mean 4, variance (9 + 4 + 1 + 36) / 4 = 12.5
+    assert norm.mean == pytest.approx(4.0) and norm.std == pytest.approx(12.5**0.5)
+    assert norm.normalize(9.0) == pytest.approx(5 / 12.5**0.5, rel=1e-5)
+    twin = RunningNorm()
+    twin.load(norm.state())
+    assert twin.normalize(-1.0) == norm.normalize(-1.0)
+    with pytest.raises(ValueError, match="count, mean and squares"):
+        twin.load({"count": "3"})
+
+
+def test_a_normalised_reward_enters_the_total_as_a_running_z_score():
+    from aha.rewards import Combined, register
+
+    @register("test_length")
+    def length(response, sample):
+        return float(len(response))
+
+    samples = [Sample(id="s", prompt="", answer="")] * 3
+    rewards = {"test_length": {"weight": 2.0, "normalize": True}, "format": 0.5}
+    combined = Combined(rewards)
+    first = combined.many(["a", "bb", "ccc"], samples)  # lengths 1, 2, 3: z-scores -1.2247, 0, 1.2247
+    z = 1 / (2 / 3) ** 0.5
+    assert [s.total for s in first] == pytest.approx([-2 * z, 0.0, 2 * z], abs=1e-5)
+    assert [s.components["test_length"] for s in first] == [1.0, 2.0, 3.0]  # logged unnormalised
+    second = combined.many(["<think> x </think> <answer> 1 </answer>"] * 3, samples)  # format 1.0
+    norm = combined.norms["test_length"]
+    assert norm.count == 6
+    combined.many(["a" * 100], samples[:1], learn=False)  # evaluation: scored, not learned from
+    assert norm.count == 6
+    expected = 2 * (len("<think> x </think> <answer> 1 </answer>") - norm.mean) / norm.std + 0.5
+    assert second[0].total == pytest.approx(expected, abs=1e-4)
+    resumed = Combined(rewards)
+    resumed.load_state(combined.state())
+    assert resumed.many(["dddd"], samples[:1])[0].total == combined.many(["dddd"], samples[:1])[0].total
+    with pytest.raises(ValueError, match="reward normalisers"):
+        Combined({"format": 1.0}).load_state(combined.state())
+    with pytest.raises(ValueError, match="normalize must be true or false"):
+        Combined({"format": {"weight": 1.0, "normalize": "yes"}})

@@ -3,6 +3,8 @@ eval.jsonl and one line per prompt in eval_samples.jsonl."""
 
 from __future__ import annotations
 
+import pytest
+
 from aha.models import load
 from aha.rollout.engine import Engine
 from aha.run.heldout import evaluate_held_out
@@ -29,3 +31,20 @@ def test_records_of_a_greedy_evaluation(tiny_llama_dir, tmp_path):
     lines = run_dir.read("eval_samples.jsonl")
     assert [(line["step"], line["id"]) for line in lines] == [(s, f"q{i}") for s in (7, 8) for i in range(3)]
     assert all(1 <= line["length"] <= 4 for line in lines) and run_dir.read("eval.jsonl") == [record, again]
+
+
+def test_language_metrics_count_chains_of_thought_in_the_prompts_language():
+    from aha.run.heldout import language_metrics
+
+    zh = [Sample(id=f"z{i}", prompt="计算", answer="1", meta={"language": "zh"}) for i in range(4)]
+    texts = [
+        "<think> 先算 三 加 四 </think> <answer> 7 </answer>",  # 5 Chinese words of 5: 1.0
+        "<think> 3 plus 4 是 7 </think>",  # 1 of 2 (plus, 是): 0.5, not more than half
+        "<think> add them up 然后 检查 </think>",  # 4 of 7: 0.571...
+        "<answer> 7 </answer>",  # no reasoning words at all: 0
+    ]
+    found = language_metrics(texts, zh)
+    assert found["language_consistency"] == pytest.approx((1.0 + 0.5 + 4 / 7 + 0.0) / 4)
+    assert found["cot_in_language"] == 0.5
+    english = [Sample(id="e", prompt="What is 3 + 4?", answer="7")]
+    assert language_metrics(["<think> 3 + 4 </think>"], english) == {}  # the set names no language

@@ -31,7 +31,7 @@ if "test_letters" not in REWARDS:
 exec(REGISTER)
 
 
-def _overrides(model_dir, steps):
+def _overrides(model_dir, steps, rewards="{test_letters: 1.0, format_tags: 0.5}"):
     return [
         f"model={model_dir}",
         f"steps={steps}",
@@ -43,7 +43,7 @@ def _overrides(model_dir, steps):
         "eval_every=0",
         "save_every=2",
         "keep_checkpoints=10",
-        "rewards={test_letters: 1.0, format_tags: 0.5}",
+        f"rewards={rewards}",
         "optim.lr=1e-3",
         "temperature=1.0",
     ]
@@ -122,15 +122,20 @@ def test_unknown_benchmark_in_a_recipe_is_a_config_error():
 
 
 def test_sigkilled_run_resumes_with_identical_metrics(tiny_llama_dir, tmp_path):
+    """One reward is normalised by its running statistics: they resume from the checkpoint too."""
     steps = 10
+    overrides = _overrides(tiny_llama_dir, steps, "{test_letters: {weight: 1.0, normalize: true}, format_tags: 0.5}")
     reference = tmp_path / "reference"
-    run(load_config(GRPOConfig, None, _overrides(tiny_llama_dir, steps)), reference)
+    run(load_config(GRPOConfig, None, overrides), reference)
     expected = _comparable(RunDir(reference).read("metrics.jsonl"))
+    last = RunDir(reference).complete_checkpoints()[-1]
+    norms = json.loads((last / "trainer_state.json").read_text())["stage"]["reward_norms"]
+    assert list(norms) == ["test_letters"] and norms["test_letters"]["count"] == steps * 2 * 4
 
     killed = tmp_path / "killed"
     code = REGISTER + (
         "from aha.config import load_config\nfrom aha.stages.grpo import GRPOConfig, run\n"
-        f"run(load_config(GRPOConfig, None, {_overrides(tiny_llama_dir, steps)!r}), {str(killed)!r})\n"
+        f"run(load_config(GRPOConfig, None, {overrides!r}), {str(killed)!r})\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code])
     deadline = time.time() + 300

@@ -83,3 +83,16 @@ def test_sft_data_names_a_split_of_a_shipped_set():
     assert str(data_path("my/file.jsonl")) == "my/file.jsonl"
     with pytest.raises(ConfigError, match="has no split 'dev'"):
         data_path("set:sft_think_arith:dev")
+
+
+def test_chinese_math_carries_its_language_and_keeps_test_problems_out_of_training():
+    from aha.rewards import get
+
+    zh = get_set("zh_math")
+    train, test = zh.load("train", instruction=False), zh.load("test", instruction=False)
+    assert (len(train), len(test)) == (450, 150)
+    assert all(s.meta["language"] == "zh" for s in train + test)
+    assert not {s.prompt for s in train} & {s.prompt for s in test}
+    assert zh.load("test", 1)[0].prompt.endswith("\\boxed{} 中。")  # the instruction in Chinese
+    first = test[0]  # 芳芳买了一本书有99页，看了90页，她还剩多少页没有看？ -> 9
+    assert get(zh.reward)("<think> 99 - 90 = 9 </think> \\boxed{9}", first) == 1.0
