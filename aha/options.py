@@ -169,6 +169,10 @@ def check_recipe(cfg: Any) -> None:
         budgets["benchmarks.max_new_tokens"] = cfg.benchmarks.max_new_tokens
     check_model("model", cfg.model, cfg.device, budgets)
     build_task(cfg.task, cfg.seed)  # the prompts are read again by the run, in a fraction of a second
+    if cfg.general.share > 0:  # all-scenario RL's general prompts, read the same way
+        from aha.tasks.general import read_general
+
+        read_general(cfg.general.data, cfg.general.held_out)
 
 
 def recipe_and_overrides(recipe: str, overrides: list[str], default: str) -> tuple[str, tuple[str, ...]]:

@@ -96,3 +96,15 @@ def silent_server():
     for connection in held:
         connection.close()
     listener.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_reward_model_dir(tiny_llama_dir, tmp_path_factory):
+    """A tiny reward model: the 2-layer Llama with a random score head, saved as `aha rm` saves one."""
+    from aha.models import load, save_checkpoint
+
+    generator = torch.Generator().manual_seed(0)
+    loaded = load(tiny_llama_dir)
+    head = loaded.model.add_score_head()
+    head.weight.data.copy_(torch.randn(head.weight.shape, generator=generator) * 0.5)
+    return save_checkpoint(loaded, tmp_path_factory.mktemp("rm") / "rm")

@@ -30,7 +30,7 @@ class Pair:
     where: str  # "file:line"
 
 
-def _messages(value: Any, name: str, where: str) -> list[dict[str, str]]:
+def read_messages(value: Any, name: str, where: str) -> list[dict[str, str]]:
     if not isinstance(value, list) or not value:
         raise DataError(f"{where}: {name} must be a non-empty list of messages")
     for index, message in enumerate(value):
@@ -51,10 +51,10 @@ def conversations(record: dict[str, Any], where: str) -> tuple[list[dict[str, st
     for side in ("chosen", "rejected"):
         value = record[side]
         if isinstance(value, list):
-            conversation = _messages(value, side, where)
+            conversation = read_messages(value, side, where)
         elif isinstance(value, str):
             if "prompt_messages" in record:
-                context = _messages(record["prompt_messages"], "prompt_messages", where)
+                context = read_messages(record["prompt_messages"], "prompt_messages", where)
             elif isinstance(record.get("prompt"), str):
                 context = [{"role": "user", "content": record["prompt"]}]
             else:

@@ -27,14 +27,15 @@ class Scored:
 
 class Scorer:
     """Scores groups with `rewards` ({name: weight or {weight, settings...}}); `accuracy` names the reward
-    reported as accuracy (also when its weight is 0; the recipe's entry, settings included, when it has one);
+    reported as accuracy (also when its weight is 0; the recipe's entry, settings included, when it has one;
+    None for prompts that have no correct answer);
     `shaping(completion)` is added to each total; `format_reward` names the reward whose rate is reported
     (R1-Zero's strict format by default)."""
 
     def __init__(
         self,
         rewards: Mapping[str, Any],
-        accuracy: str,
+        accuracy: str | None,
         prompter: Prompter,
         shaping: Callable[[Completion], float] | None = None,
         format_reward: str = "format",
@@ -42,7 +43,8 @@ class Scorer:
         self.rewards, self.accuracy, self.prompter, self.shaping = rewards, accuracy, prompter, shaping
         self.combined = combine(rewards)  # unknown names and settings fail here, before any model loads
         self.format = build(format_reward)  # the format the run's format rate counts
-        self.accuracy_reward = None if accuracy in self.combined.rewards else build(accuracy)
+        known = accuracy is None or accuracy in self.combined.rewards
+        self.accuracy_reward = None if known else build(accuracy)
 
     def close(self) -> None:
         """Close the rewards (worker pools, sandboxes); they open again if scoring goes on."""
@@ -57,7 +59,9 @@ class Scorer:
         responses = [self.prompter.response(c.text) for _, c in flat]
         flat_samples = [sample for sample, _ in flat]
         results = self.combined.many(responses, flat_samples, learn)
-        if self.accuracy_reward is None:  # already computed (the code sandbox runs once, not twice)
+        if self.accuracy is None:  # prompts without a reference (general prompts, scored by reward models)
+            accuracy: list[float | None] = [None] * len(results)
+        elif self.accuracy_reward is None:  # already computed (the code sandbox runs once, not twice)
             accuracy = [r.components[self.accuracy] for r in results]
         else:
             accuracy = self.accuracy_reward.score(responses, flat_samples)

@@ -36,8 +36,10 @@ from aha.run.heldout import evaluate_held_out
 from aha.run.loop import Evaluation, run_stage
 from aha.run.prompts import PromptConfig, Prompter
 from aha.run.scoring import Scored, Scorer
-from aha.stages.grpo_config import GRPOConfig
+from aha.stages.grpo_config import GeneralConfig, GRPOConfig
 from aha.tasks import build_task
+from aha.tasks.general import SOURCE as GENERAL
+from aha.tasks.general import read_general
 from aha.track.health import is_collapse, step_warnings
 from aha.track.metrics import rollout_metrics
 from aha.track.plots import PANELS, plot_run
@@ -78,13 +80,32 @@ class Trainer:
         self.optimizer, self.scheduler = make_optimizer(loaded.model, cfg.optim, updates)
         self.advantage = get_advantage(cfg.advantage)
         self.cursor = Cursor(len(self.train), cfg.seed)
+        self.general: General | None = None
+        if cfg.general.share > 0:
+            self.general = General(cfg.general, loaded.tokenizer, shaping, cfg.seed)
+
+    def prompter_for(self, sample: Any) -> Prompter:
+        """The template of the sample's source: the recipe's `prompt`, or `general.prompt` for general prompts."""
+        return self.general.prompter if self.general and sample.meta.get("source") == GENERAL else self.prompter
 
     def encode(self, sample: Any) -> list[int]:
-        return self.prompter.encode(sample)
+        return self.prompter_for(sample).encode(sample)
 
     def next_samples(self, count: int) -> list[tuple[int, Any]]:
         """The next prompts in a seeded per-epoch shuffle of the training set, with their pool index."""
         return [(index, self.train[index]) for index in self.cursor.take(count)]
+
+    def sources(self, need: int) -> list[tuple[list[tuple[int, Any]], Scorer, tuple[str, ...]]]:
+        """`need` prompts split between the sources as `general.share` says: (prompts with their seed keys,
+        the source's scorer, its stop strings) per source that has prompts this round."""
+        general = self.general.count(need) if self.general else 0
+        parts = [(self.next_samples(need - general), self.scorer, self.cfg.prompt.stop)]
+        if general:
+            assert self.general is not None
+            offset = len(self.train)  # keys apart from the reasoning prompts' (seeds derive from them)
+            chosen = [(offset + i, s) for i, s in self.general.next_samples(general)]
+            parts.append((chosen, self.general.scorer, self.general.cfg.prompt.stop))
+        return [part for part in parts if part[0]]
 
     def sampling_params(self, step: int, round_: int) -> SamplingParams:
         cfg = self.cfg
@@ -112,20 +133,20 @@ class Trainer:
             need = cfg.prompts_per_step - len(kept)
             if need <= 0:
                 break
-            chosen = self.next_samples(need)
-            start = time.perf_counter()
-            groups = self.engine.generate(
-                [self.encode(s) for _, s in chosen],
-                self.sampling_params(step, round_),
-                prompt_keys=[index for index, _ in chosen],
-            )
-            timing["sampling"] += time.perf_counter() - start
-            start = time.perf_counter()
-            for scored in self.scorer.score([sample for _, sample in chosen], groups):
-                seen.append(scored)
-                if not cfg.dynamic_sampling or len(set(scored.rewards)) > 1:
-                    kept.append(scored)
-            timing["scoring"] += time.perf_counter() - start
+            for chosen, scorer, stop in self.sources(need):
+                start = time.perf_counter()
+                groups = self.engine.generate(
+                    [self.encode(s) for _, s in chosen],
+                    dataclasses.replace(self.sampling_params(step, round_), stop=stop),
+                    prompt_keys=[index for index, _ in chosen],
+                )
+                timing["sampling"] += time.perf_counter() - start
+                start = time.perf_counter()
+                for scored in scorer.score([sample for _, sample in chosen], groups):
+                    seen.append(scored)
+                    if not cfg.dynamic_sampling or len(set(scored.rewards)) > 1:
+                        kept.append(scored)
+                timing["scoring"] += time.perf_counter() - start
         return kept, seen, {**timing, "groups_sampled": len(seen), "rounds": round_ + 1}
 
     def train_on(self, groups: list[Scored], step: int) -> dict[str, float]:
@@ -175,7 +196,8 @@ class Trainer:
         for g in sampled[:1]:
             for c, r in list(zip(g.completions, g.rewards, strict=True))[: self.cfg.log_samples]:
                 record = {"step": step, "prompt": g.sample.prompt, "answer": g.sample.answer}
-                record |= {"response": self.prompter.response(c.text), "reward": r, "finish_reason": c.finish_reason}
+                response = self.prompter_for(g.sample).response(c.text)
+                record |= {"response": response, "reward": r, "finish_reason": c.finish_reason}
                 self.run_dir.append("samples.jsonl", record)
         return metrics
 
@@ -208,11 +230,18 @@ class Trainer:
             model=self.cfg.model, seed=self.cfg.seed,
         )  # fmt: skip
 
+    def evaluate_general(self, step: int) -> dict[str, Any]:
+        """Held-out general prompts, greedy, scored by their reward models (general_eval.jsonl)."""
+        assert self.general is not None
+        return self.general.evaluate(step, self.eval_engine, self.run_dir, self.cfg.max_new_tokens)
+
     def evaluations(self) -> list[Evaluation]:
-        held_out = Evaluation("eval", self.cfg.eval_every, self.evaluate)
-        if not self.cfg.benchmarks.names:
-            return [held_out]
-        return [held_out, Evaluation("bench", self.cfg.benchmarks.every, self.evaluate_benchmarks)]
+        found = [Evaluation("eval", self.cfg.eval_every, self.evaluate)]
+        if self.general:
+            found.append(Evaluation("general", self.cfg.eval_every, self.evaluate_general))
+        if self.cfg.benchmarks.names:
+            found.append(Evaluation("bench", self.cfg.benchmarks.every, self.evaluate_benchmarks))
+        return found
 
     def finish(self, run_dir: RunDir) -> None:
         evals, metrics, benches = run_dir.read("eval.jsonl"), run_dir.read("metrics.jsonl"), run_dir.read("bench.jsonl")
@@ -225,14 +254,79 @@ class Trainer:
         write_report(run_dir.path / "report.md", run_dir.config(), metrics, evals, wall, benches)
 
     def stage_state(self) -> dict[str, Any]:
-        """The reward normalisers' statistics (`normalize: true` rewards), for the checkpoint."""
-        return {"reward_norms": self.scorer.combined.state()}
+        """The reward normalisers' statistics (`normalize: true` rewards) and the general prompts' cursor."""
+        state: dict[str, Any] = {"reward_norms": self.scorer.combined.state()}
+        if self.general:
+            state["general"] = {
+                "cursor": self.general.cursor.position,
+                "reward_norms": self.general.scorer.combined.state(),
+            }
+        return state
 
     def load_stage_state(self, state: dict[str, Any]) -> None:
         self.scorer.combined.load_state(state.get("reward_norms", {}))
+        if self.general:
+            general = state.get("general")
+            if not isinstance(general, dict) or not isinstance(general.get("cursor"), int):
+                raise ValueError("the checkpoint has no general prompts' cursor: it is of a run without them")
+            self.general.cursor.position = general["cursor"]
+            self.general.scorer.combined.load_state(general.get("reward_norms", {}))
 
     def close(self) -> None:
         self.scorer.close()
+        if self.general:
+            self.general.scorer.close()
+
+
+class General:
+    """All-scenario RL's general prompts (`general:` of the recipe): their pool and cursor, template,
+    reward-model scorer and held-out evaluation."""
+
+    def __init__(self, cfg: GeneralConfig, tokenizer: Any, shaping: Any, seed: int) -> None:
+        self.cfg = cfg
+        self.train, self.held_out = read_general(cfg.data, cfg.held_out)
+        self.prompter = Prompter(cfg.prompt, tokenizer)
+        self.scorer = Scorer(cfg.rewards, None, self.prompter, shaping, format_reward="format_readable")
+        self.cursor = Cursor(len(self.train), seed + 1)
+
+    def count(self, need: int) -> int:
+        """General prompts among `need`: round(need * share), at least one, and never all when need > 1
+        (a round of one prompt, a dynamic-sampling refill, takes a reasoning prompt)."""
+        if need < 2:
+            return 0
+        return min(max(1, round(need * self.cfg.share)), need - 1)
+
+    def next_samples(self, count: int) -> list[tuple[int, Any]]:
+        return [(index, self.train[index]) for index in self.cursor.take(count)]
+
+    def evaluate(self, step: int, engine: Engine, run_dir: RunDir, max_new_tokens: int) -> dict[str, Any]:
+        start = time.perf_counter()
+        params = SamplingParams(temperature=0, max_new_tokens=max_new_tokens, stop=self.cfg.prompt.stop)
+        groups = engine.generate([self.prompter.encode(s) for s in self.held_out], params)
+        scored = self.scorer.score(self.held_out, groups, learn=False)
+        components: dict[str, list[float]] = {}
+        for group in scored:
+            for name, value in group.components[0].items():
+                if value is not None:
+                    components.setdefault(name, []).append(value)
+        record = {
+            "step": step,
+            "prompts": len(scored),
+            "reward_mean": sum(g.rewards[0] for g in scored) / len(scored),
+            **{f"reward/{name}": sum(v) / len(v) for name, v in components.items()},
+            "format_rate": sum(g.formatted[0] for g in scored) / len(scored),
+            "length_mean": sum(len(g.completions[0].token_ids) for g in scored) / len(scored),
+            "seconds": round(time.perf_counter() - start, 2),
+        }
+        run_dir.append("general_eval.jsonl", record)
+        for sample, group in zip(self.held_out, scored, strict=True):
+            completion = group.completions[0]
+            run_dir.append("general_eval_samples.jsonl", {
+                "step": step, "id": sample.id, "prompt": sample.prompt,
+                "response": self.prompter.response(completion.text), "rewards": group.components[0],
+                "length": len(completion.token_ids), "finish_reason": completion.finish_reason,
+            })  # fmt: skip
+        return record
 
 
 def preflight(cfg: GRPOConfig) -> GRPOConfig:

@@ -58,6 +58,28 @@ GRPO_RANGES = {  # GRPOConfig's numeric fields
 
 
 @dataclass(frozen=True, kw_only=True)
+class GeneralConfig:
+    """All-scenario RL (DeepSeek-R1's last stage): general prompts mixed into every step beside the task's
+    reasoning prompts, each scored by its own source's rewards: the task's by the recipe's `rewards`
+    (rules), these by `general.rewards` (reward models: helpfulness on the summary, harmlessness on the
+    whole response, `aha.rewards.model`). `share` 0 (the default) trains on reasoning prompts only."""
+
+    share: float = 0.0  # of each step's prompts: round(prompts_per_step * share), at least 1 when > 0
+    data: str = "set:general_instructions"  # JSONL (aha.tasks.general), or set:NAME[:SPLIT] of a shipped one
+    held_out: int = 20  # the data's last N prompts: scored greedily at each evaluation, never trained on
+    prompt: PromptConfig = field(default_factory=PromptConfig)  # their template (the reasoning one is `prompt`)
+    rewards: dict[str, float | dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        share = Range(float, 0.0, 1.0, high_open=True, note="every step keeps reasoning prompts")
+        problems: list[tuple[str, str] | None] = [*out_of_range(self, {"share": share, "held_out": COUNT})]
+        if self.share > 0 and not self.rewards:
+            problems.append(("rewards", "rewards: general prompts need rewards of their own (reward models)"))
+        problems.extend(reward_problems(self.rewards))
+        raise_problems(problems)
+
+
+@dataclass(frozen=True, kw_only=True)
 class GRPOConfig:
     stage: str = "grpo"  # recipes name their stage; this config is the grpo stage's
     name: str = "grpo"  # the recipe's name, shown in reports
@@ -67,6 +89,7 @@ class GRPOConfig:
     # {name: weight} or {name: {weight: w, setting: value}} (e.g. accuracy_math: {weight: 1, workers: 2})
     rewards: dict[str, float | dict[str, Any]] = field(default_factory=lambda: {"accuracy_numeric": 1.0, "format": 0.5})
     accuracy_reward: str = "accuracy_numeric"  # reported as accuracy (also when its weight is 0)
+    general: GeneralConfig = field(default_factory=GeneralConfig)  # all-scenario RL's general prompts
     advantage: str = "group"  # group (paper) | batch_std | none (Dr.GRPO)
     advantage_eps: float = 1e-4
     group_size: int = 8  # G: completions per prompt

@@ -38,7 +38,15 @@ from aha.files import is_temporary, write_text_atomically
 
 log = logging.getLogger(__name__)
 
-LOGS = ("metrics.jsonl", "samples.jsonl", "eval.jsonl", "eval_samples.jsonl", "bench.jsonl")
+LOGS = (
+    "metrics.jsonl",
+    "samples.jsonl",
+    "eval.jsonl",
+    "eval_samples.jsonl",
+    "bench.jsonl",
+    "general_eval.jsonl",  # all-scenario RL: held-out general prompts scored by their reward models
+    "general_eval_samples.jsonl",
+)
 COMPLETIONS = "completions.jsonl"  # a sampling run's output (aha.stages.sample), kept by prompt groups
 CURATED = "curated.jsonl"  # a rejection run's output (aha.stages.reject), with removed.jsonl and report.json
 NAMES = {

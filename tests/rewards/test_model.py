@@ -12,15 +12,9 @@ from aha.rewards.model import summary
 from aha.types import Sample
 
 
-@pytest.fixture(scope="module")
-def reward_model_dir(tiny_llama_dir, tmp_path_factory):
-    """A tiny reward model: the 2-layer Llama with a random score head, saved as `aha rm` saves one."""
-    from aha.models import load, save_checkpoint
-
-    torch.manual_seed(0)
-    loaded = load(tiny_llama_dir)
-    torch.nn.init.normal_(loaded.model.add_score_head().weight, std=0.5)
-    return save_checkpoint(loaded, tmp_path_factory.mktemp("rm") / "rm")
+@pytest.fixture
+def reward_model_dir(tiny_reward_model_dir):
+    return tiny_reward_model_dir
 
 
 SAMPLE = Sample(id="q1", prompt="How do I bake bread?", answer="")

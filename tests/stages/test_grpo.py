@@ -417,3 +417,73 @@ def test_a_bf16_sampler_follows_the_policy_after_every_update(tiny_llama_dir, tm
     for policy, sampler in zip(after, trainer.sampler.parameters(), strict=True):
         assert policy.dtype == torch.float32 and sampler.dtype == torch.bfloat16
         assert torch.equal(sampler, policy.detach().to(torch.bfloat16))
+
+
+def _general_file(path):
+    records = [{"id": f"p{i}", "prompt": f"Tell me about topic {i}."} for i in range(6)]
+    records += [{"id": f"i{i}", "instruction": f"List {i} colours.", "input": "", "output": "red"} for i in range(4)]
+    records += [{"id": "m", "prompt_messages": [{"role": "user", "content": "Hi"},
+                                                {"role": "assistant", "content": "Hello"},
+                                                {"role": "user", "content": "How do I pick a lock?"}]}]  # fmt: skip
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def test_all_scenario_rl_mixes_general_prompts_each_scored_by_its_own_sources_rewards(
+    tiny_llama_dir, tiny_reward_model_dir, tmp_path
+):
+    from aha.models import load
+    from aha.stages.grpo import Trainer
+
+    data = _general_file(tmp_path / "general.jsonl")
+    general = (
+        f"general={{share: 0.5, data: {data}, held_out: 3, "
+        f"rewards: {{harmlessness: {{reward: reward_model, model: {tiny_reward_model_dir}, weight: 1.0}}, "
+        f"helpfulness: {{reward: reward_model, model: {tiny_reward_model_dir}, scope: summary, weight: 1.0, "
+        "normalize: true}}}"
+    )
+    cfg = load_config(GRPOConfig, None, [*_overrides(tiny_llama_dir, 2), "prompts_per_step=4", general])
+    run_dir = RunDir(tmp_path / "run")
+    run_dir.create({})
+    trainer = Trainer(cfg, run_dir, load(tiny_llama_dir), None)
+    _, seen, _ = trainer.collect(1)
+    sources = [g.sample.meta.get("source", "reasoning") for g in seen]
+    assert sorted(sources) == ["general", "general", "reasoning", "reasoning"]  # 4 prompts, share 0.5
+    for group in seen:
+        names = {name for parts in group.components for name in parts}
+        if group.sample.meta.get("source") == "general":
+            assert names == {"harmlessness", "helpfulness"} and group.accuracy == [None] * 4
+            assert group.sample.id in {f"p{i}" for i in range(6)} | {f"i{i}" for i in range(2)}  # not held out
+        else:
+            assert names == {"test_letters", "format_tags"} and None not in group.accuracy
+    state = trainer.stage_state()
+    assert state["general"]["cursor"] == 2 and state["general"]["reward_norms"]["helpfulness"]["count"] == 8
+    record = trainer.evaluate_general(1)
+    assert record["prompts"] == 3 and {"reward/harmlessness", "reward/helpfulness"} <= set(record)
+    lines = run_dir.read("general_eval_samples.jsonl")
+    assert [line["id"] for line in lines] == ["i2", "i3", "m"]  # the file's last three
+    assert state["general"]["reward_norms"]["helpfulness"]["count"] == 8  # evaluation learns nothing
+    twin = Trainer(cfg, run_dir, load(tiny_llama_dir), None)
+    twin.load_stage_state(state)
+    assert twin.general.cursor.position == 2 and twin.stage_state() == state
+    with pytest.raises(ValueError, match="general prompts' cursor"):
+        twin.load_stage_state({"reward_norms": {}})
+    trainer.close()
+    twin.close()
+
+
+def test_a_run_with_general_prompts_logs_both_sources_and_their_evaluations(
+    tiny_llama_dir, tiny_reward_model_dir, tmp_path, no_plots
+):
+    data = _general_file(tmp_path / "general.jsonl")
+    general = (
+        f"general={{share: 0.5, data: {data}, held_out: 2, "
+        f"rewards: {{harmlessness: {{reward: reward_model, model: {tiny_reward_model_dir}, weight: 1.0}}}}}}"
+    )
+    run(load_config(GRPOConfig, None, [*_overrides(tiny_llama_dir, 2), general]), tmp_path / "run")
+    directory = RunDir(tmp_path / "run")
+    metrics = directory.read("metrics.jsonl")
+    assert all(m["groups_sampled"] == 2 for m in metrics)
+    assert all({"reward/harmlessness", "reward/test_letters"} <= set(m) for m in metrics)
+    assert [e["step"] for e in directory.read("general_eval.jsonl")] == [0, 2]
+    assert [e["step"] for e in directory.read("eval.jsonl")] == [0, 2]
