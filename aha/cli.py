@@ -20,7 +20,7 @@ from typing import NoReturn
 
 from aha import options
 from aha.bench.command import add_bench_commands
-from aha.defaults import DEFAULT_MODEL, DISTILL_RECIPE, GRPO_RECIPE, RM_RECIPE, SFT_RECIPE
+from aha.defaults import DEFAULT_MODEL, DISTILL_RECIPE, GRPO_RECIPE, PIPELINE_RECIPE, RM_RECIPE, SFT_RECIPE
 from aha.errors import AhaError, ConfigError
 from aha.ranges import COUNT, PORT, SEED, TEMPERATURE, TOP_P
 
@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
          "(stage: distill)", "teacher=runs/r1zero-arith-x student=smollm2-135m sample.n=8"),
         ("rm", RM_RECIPE, "a Bradley-Terry reward model on preference pairs (stage: reward_model)",
          "data=pairs.jsonl held_out_data=null steps=100 center=0.01"),
+        ("pipeline", PIPELINE_RECIPE, "DeepSeek-R1's pipeline: cold start, reasoning RL, rejection sampling and SFT, "
+         "a reward model, all-scenario RL, then one table (stage: pipeline)", "reasoning_rl.steps=20 model=path"),
     ):  # fmt: skip
         command = commands.add_parser(
             name,
@@ -84,12 +86,18 @@ def build_parser() -> argparse.ArgumentParser:
             "--resume",
             metavar="RUN_DIR",
             help="continue a run from its last complete "
-            + {"sample": "chunk of prompts", "distill": "step"}.get(name, "checkpoint"),
+            + {"sample": "chunk of prompts", "distill": "step", "pipeline": "stage and step"}.get(name, "checkpoint"),
         )
         command.set_defaults(
-            func={"train": _train, "sft": _sft, "sample": _sample, "reject": _reject, "distill": _distill, "rm": _rm}[
-                name
-            ]
+            func={
+                "train": _train,
+                "sft": _sft,
+                "sample": _sample,
+                "reject": _reject,
+                "distill": _distill,
+                "rm": _rm,
+                "pipeline": _pipeline,
+            }[name]
         )
         if name == "reject":
             command.add_argument(
@@ -240,6 +248,10 @@ def _rm(args: argparse.Namespace) -> int:
     return _run_recipe(args, default=RM_RECIPE, stage="reward_model")
 
 
+def _pipeline(args: argparse.Namespace) -> int:
+    return _run_recipe(args, default=PIPELINE_RECIPE, stage="pipeline")
+
+
 POSTFIX = (("reward_mean", "reward", ".2f"), ("accuracy", "acc", ".2f"), ("length_mean", "len", ".0f"),
            ("loss", "loss", ".3f"))  # fmt: skip
 
@@ -320,7 +332,7 @@ def _run_recipe(args: argparse.Namespace, default: str | None, stage: str | None
         elif "step" in record:
             progress(record)
 
-    chosen = {"sample": sampled, "distill": staged}.get(named, progress)
+    chosen = {"sample": sampled, "distill": staged, "pipeline": staged}.get(named, progress)
     try:
         result = runner.run(cfg, run_dir, resume=bool(args.resume), progress=chosen)
     finally:
@@ -334,6 +346,12 @@ def _run_recipe(args: argparse.Namespace, default: str | None, stage: str | None
     if named == "reject":
         print(f"{done['kept']} of {done['rows']} completions kept ({done['prompts_kept']} of {done['prompts']} "
               f"prompts): {run_dir / 'curated.jsonl'}; report: {run_dir / 'report.md'}")  # fmt: skip
+        return 0
+    if named == "pipeline":
+        for row in done["rows"]:
+            print(f"{row['row']:<16} accuracy {row['accuracy']:.1%}  readable {row['format_rate']:.1%}  "
+                  f"length {row['length_mean']:.1f}  harmlessness {row['harmlessness']:.3f}")  # fmt: skip
+        print(f"{done['minutes']:.1f} minutes of stages; report: {run_dir / 'report.md'}")
         return 0
     first, last = result["first"] or {}, result["last"] or {}
     said = []

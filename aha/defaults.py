@@ -8,3 +8,4 @@ GRPO_RECIPE = "r1zero-arith"  # `aha train` without a recipe: the main job
 SFT_RECIPE = "sft-think-arith"  # `aha sft` without a recipe
 DISTILL_RECIPE = "distill-arith"  # `aha distill` without a recipe
 RM_RECIPE = "rm-harmless"  # `aha rm` without a recipe
+PIPELINE_RECIPE = "r1"  # `aha pipeline` without a recipe

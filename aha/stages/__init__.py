@@ -21,6 +21,7 @@ STAGES = {
     "reject": ("aha.stages.reject", "RejectConfig"),
     "distill": ("aha.stages.distill", "DistillConfig"),
     "reward_model": ("aha.stages.reward_model", "RewardModelConfig"),
+    "pipeline": ("aha.stages.pipeline", "PipelineConfig"),
 }
 
 

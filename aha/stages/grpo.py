@@ -61,7 +61,7 @@ class Trainer:
         self.template = self.prompter.template
         self.train, self.held_out = build_task(cfg.task, cfg.seed)
         shaping = functools.partial(_overlong, cfg.max_new_tokens, cfg.overlong_buffer, cfg.overlong_penalty)
-        self.scorer = Scorer(cfg.rewards, cfg.accuracy_reward, self.prompter, shaping)
+        self.scorer = Scorer(cfg.rewards, cfg.accuracy_reward, self.prompter, shaping, cfg.format_reward)
         device = loaded.model.device
         asked = (("sampler_dtype", cfg.sampler_dtype), ("update.autocast", cfg.update.autocast))
         bf16 = [name for name, value in asked if value and resolve_dtype(value, device) == torch.bfloat16]

@@ -89,6 +89,7 @@ class GRPOConfig:
     # {name: weight} or {name: {weight: w, setting: value}} (e.g. accuracy_math: {weight: 1, workers: 2})
     rewards: dict[str, float | dict[str, Any]] = field(default_factory=lambda: {"accuracy_numeric": 1.0, "format": 0.5})
     accuracy_reward: str = "accuracy_numeric"  # reported as accuracy (also when its weight is 0)
+    format_reward: str = "format"  # the format whose rate is reported: format (R1-Zero's) | format_readable (R1's)
     general: GeneralConfig = field(default_factory=GeneralConfig)  # all-scenario RL's general prompts
     advantage: str = "group"  # group (paper) | batch_std | none (Dr.GRPO)
     advantage_eps: float = 1e-4
@@ -133,6 +134,7 @@ class GRPOConfig:
         if self.stage != "grpo":
             problems.append(("stage", f"stage={self.stage!r}: this config is the grpo stage's"))
         problems.extend(reward_problems(self.rewards, self.accuracy_reward))
+        problems.append(one_of("format_reward", self.format_reward, ["format", "format_readable", "format_tags"]))
         problems.append(registered("advantage", self.advantage, get_advantage))
         if self.sampler_dtype is not None:
             problems.append(one_of("sampler_dtype", self.sampler_dtype, DTYPES))
