@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from aha.bench.configs import RMBenchConfig
-from aha.bench.trl import require_trl
+from aha.bench.trl import require_trl, trainer_settings
 from aha.devices import keep_freed_memory
 from aha.errors import AhaError
 
@@ -134,23 +134,10 @@ def run_trl(recipe: Any, work: Path) -> dict[str, Any]:
             seconds.append(time.perf_counter() - self.start)
 
     args = trl.RewardConfig(
-        output_dir=str(work / "trl"),
-        per_device_train_batch_size=recipe.batch_size,
-        gradient_accumulation_steps=1,
-        max_steps=recipe.steps,
+        **trainer_settings(recipe, work / "trl", recipe.steps),
         max_length=recipe.max_tokens,
         center_rewards_coefficient=recipe.center or None,
         train_sampling_strategy="sequential",  # the dataset is already in aha's order
-        max_grad_norm=recipe.max_grad_norm,
-        logging_steps=1,
-        save_strategy="no",
-        report_to="none",
-        use_cpu=recipe.device == "cpu",
-        seed=recipe.seed,
-        bf16=False,
-        activation_checkpointing=False,  # TRL turns it on by default; off, this small model trains faster
-        dataloader_num_workers=0,
-        disable_tqdm=True,
     )
     bars = datasets_logging.is_progress_bar_enabled()
     datasets_logging.disable_progress_bar()

@@ -57,6 +57,28 @@ def reward_functions(cfg: Any, trainer: Any) -> list[Callable[..., list[float]]]
     return functions
 
 
+def trainer_settings(recipe: Any, output_dir: str | Path, steps: int) -> dict[str, Any]:
+    """The transformers Trainer settings every side-by-side with a TRL trainer shares: an aha recipe's batch,
+    steps, clipping, device and seed; fp32; no saving, logging every step, no progress bar; no activation
+    checkpointing (TRL's default is on; off, a model this small trains faster and aha recomputes nothing)."""
+    return {
+        "output_dir": str(output_dir),
+        "per_device_train_batch_size": recipe.batch_size,
+        "gradient_accumulation_steps": 1,
+        "max_steps": steps,
+        "max_grad_norm": recipe.max_grad_norm,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "report_to": "none",
+        "use_cpu": recipe.device == "cpu",
+        "seed": recipe.seed,
+        "bf16": False,
+        "activation_checkpointing": False,
+        "dataloader_num_workers": 0,
+        "disable_tqdm": True,
+    }
+
+
 def trl_args(cfg: Any, output_dir: str | Path, steps: int, **extra: Any) -> Any:
     """TRL's GRPOConfig for an aha GRPOConfig (the schedule maps step for step: checked for cosine to 10%)."""
     trl = require_trl()
