@@ -47,7 +47,6 @@ from aha.track.run_dir import RunDir
 
 log = logging.getLogger(__name__)
 STAGES = ("coldstart", "reasoning_rl", "rejection", "reward_model", "all_scenario_rl")
-ROWS = ("base", "coldstart", "reasoning_rl", "rejection", "all_scenario_rl")  # the report's checkpoints
 STATE = "pipeline.json"
 OWN = {"config.yaml", STATE, "evaluation", "report.md", "report.json", *STAGES}
 
@@ -260,6 +259,6 @@ def run(
         progress({"phase": "evaluation", "started": True, "steps": None})
     from aha.stages.pipeline_report import evaluate_rows, write_report
 
-    rows = evaluate_rows(cfg, directory, outputs)
+    rows = evaluate_rows(cfg, directory, outputs, digests)
     report = write_report(cfg, directory, state, rows)
     return {"first": rows[0], "last": rows[-1], "run_dir": str(directory), "summary": report}

@@ -18,6 +18,7 @@ from typing import Any
 from aha.files import write_text_atomically
 from aha.track.run_dir import RunDir
 
+ROWS = ("base", "coldstart", "reasoning_rl", "rejection", "all_scenario_rl")  # the table's checkpoints
 COLUMNS = (
     ("accuracy", "held-out accuracy"),
     ("format_rate", "readable format"),
@@ -34,8 +35,9 @@ PURPOSE = {
 }
 
 
-def evaluate_row(cfg: Any, model: str, where: Path) -> dict[str, Any]:
-    """One checkpoint's figures (see the module docstring), cached in `where` by the model's digest."""
+def evaluate_row(cfg: Any, model: str, key: str, inputs: dict[str, str], where: Path) -> dict[str, Any]:
+    """One checkpoint's figures (see the module docstring), cached in `where` under `key` (its weights'
+    digest); `inputs` are the stages' output checkpoints, from which the evaluated stages' configs come."""
     from aha.models import load
     from aha.rewards.language import language_consistency
     from aha.rollout.engine import Engine
@@ -43,17 +45,13 @@ def evaluate_row(cfg: Any, model: str, where: Path) -> dict[str, Any]:
     from aha.run.prompts import Prompter
     from aha.run.scoring import Scorer
     from aha.stages.grpo import General
-    from aha.stages.pipeline import STAGES, digest
     from aha.tasks import build_task
 
-    key = digest(Path(model)) if Path(model).is_dir() else model
     cached = where / "row.json"
     if cached.is_file():
         found = json.loads(cached.read_text(encoding="utf-8"))
         if found.get("key") == key:
             return found
-    outputs = json.loads((where.parent.parent / "pipeline.json").read_text(encoding="utf-8"))
-    inputs = {**dict.fromkeys(STAGES, cfg.model), **{n: r["output"] for n, r in outputs.items() if "output" in r}}
     reasoning, _ = cfg.stage_config("reasoning_rl", inputs)
     scenario, _ = cfg.stage_config("all_scenario_rl", inputs)
     run_dir = RunDir(where)
@@ -89,10 +87,13 @@ def evaluate_row(cfg: Any, model: str, where: Path) -> dict[str, Any]:
     return found
 
 
-def evaluate_rows(cfg: Any, directory: Path, outputs: dict[str, str]) -> list[dict[str, Any]]:
-    models = {"base": cfg.model, **{row: outputs[row] for row in ("coldstart", "reasoning_rl", "rejection",
-                                                                 "all_scenario_rl")}}  # fmt: skip
-    return [{"row": row, **evaluate_row(cfg, models[row], directory / "evaluation" / row)} for row in models]
+def evaluate_rows(cfg: Any, directory: Path, outputs: dict[str, str], digests: dict[str, str]) -> list[dict[str, Any]]:
+    """Every row of the table: the base model, then each stage's output checkpoint but the reward model's."""
+    found = []
+    for row in ROWS:
+        model, key = (cfg.model, cfg.model) if row == "base" else (outputs[row], digests[row])
+        found.append({"row": row, **evaluate_row(cfg, model, key, outputs, directory / "evaluation" / row)})
+    return found
 
 
 def _cell(key: str, value: Any) -> str:

@@ -17,6 +17,7 @@ SIZES = {
     "countdown": 2000,
     "humaneval": 164,
     "mbpp": 500,
+    "zh_math": 150,
 }
 
 
