@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from aha import options
 from aha.bench.command import add_bench_commands
@@ -99,6 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
                 "pipeline": _pipeline,
             }[name]
         )
+        if name in ("train", "sft"):
+            command.add_argument(
+                "--nproc",
+                type=COUNT.parse,
+                default=1,
+                metavar="N",
+                help="data-parallel processes on this machine, launched with torchrun (grpo and sft stages; "
+                "FSDP2, gloo on the CPU, NCCL on GPUs); for several machines run torchrun yourself (README)",
+            )
         if name == "reject":
             command.add_argument(
                 "--judge-url",
@@ -256,6 +266,38 @@ POSTFIX = (("reward_mean", "reward", ".2f"), ("accuracy", "acc", ".2f"), ("lengt
            ("loss", "loss", ".3f"))  # fmt: skip
 
 
+def _launch(args: argparse.Namespace, nproc: int, run_dir: Path) -> int:
+    """`aha train --nproc N`: the same command on N processes of this machine under torchrun (checked here
+    first: a bad recipe fails once, before any process starts); its exit status."""
+    import subprocess
+
+    argv, skip = [], False
+    for arg in args.argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            argv.append(arg)
+    if not args.resume and not args.out:
+        argv += ["--out", str(run_dir)]  # the default name has the time in it: every rank must use one name
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
+    print(f"aha: {nproc} processes (torchrun), run directory {run_dir}", file=sys.stderr)
+    return subprocess.call([*launcher, "-m", "aha", *argv])
+
+
+def _follow(runner: Any, cfg: Any, run_dir: Path, resume: bool) -> int:
+    """A rank other than 0 of a data-parallel run: the same run, silently (rank 0 writes and reports)."""
+    from aha.dist import shutdown
+
+    logging.getLogger().setLevel(logging.ERROR)  # rank 0 says every warning once
+    try:
+        runner.run(cfg, run_dir, resume=resume)
+    finally:
+        shutdown()
+    return 0
+
+
 def _run_recipe(args: argparse.Namespace, default: str | None, stage: str | None = None) -> int:
     """Run a recipe's stage (`stage:` in the recipe, grpo when absent) with a progress bar."""
     import time
@@ -287,6 +329,15 @@ def _run_recipe(args: argparse.Namespace, default: str | None, stage: str | None
         run_dir = Path(args.out or f"runs/{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}")
         options.check_output_dir("--out", str(run_dir))
     cfg = runner.preflight(cfg)
+    nproc = getattr(args, "nproc", 1)
+    if nproc > 1:
+        if named not in ("grpo", "sft"):
+            raise ConfigError(f"--nproc {nproc}: data-parallel runs are of the grpo and sft stages, not {named}")
+        return _launch(args, nproc, run_dir)
+    from aha.dist import launched
+
+    if launched() and int(os.environ.get("RANK", "0")) > 0:  # under torchrun only rank 0 reports
+        return _follow(runner, cfg, run_dir, bool(args.resume))
     print(f"aha: run directory {run_dir}", file=sys.stderr)
     bars: list[tqdm] = []
     totals = {"steps": getattr(cfg, "steps", None)}
@@ -338,6 +389,10 @@ def _run_recipe(args: argparse.Namespace, default: str | None, stage: str | None
     finally:
         for bar in bars:
             bar.close()
+        if launched():
+            from aha.dist import shutdown
+
+            shutdown()
     done = result.get("summary")
     if named == "sample":
         print(f"{done['completions']} completions of {done['prompts']} prompts, {done['tokens']} tokens "
@@ -443,7 +498,9 @@ def _grade(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
+        argv = list(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(argv)
+        args.argv = argv  # `--nproc` launches the same command again under torchrun
         logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
         if not args.verbose and args.command != "grade" and getattr(args, "bench", None) != "rewards":
             from transformers.utils import logging as hf_logging

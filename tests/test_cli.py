@@ -69,9 +69,12 @@ ROWS: list[tuple[str, str, list[str], str | None]] = [
     ("train", "--out", ["--out", "{tmp}/in.jsonl"], "is a file"),
     ("train", "--out", ["--out", "/proc/run"], "cannot write in /proc"),
     ("train", "--resume", ["--resume", "{tmp}"], "not a run directory"),
+    ("train", "--nproc", ["--nproc", "0"], None),
+    ("train", "--nproc", ["--nproc", "2", "bogus=1"], "override bogus: unknown key"),  # checked before launching
     # sft
     ("sft", "recipe", ["r1zero-arith"], "a recipe of stage 'grpo'"),
     ("sft", "overrides", ["batch_size=0"], "override batch_size: batch_size=0 must be"),
+    ("sft", "--nproc", ["--nproc", "-1"], None),
     ("sft", "overrides", ["data={tmp}/nope.jsonl"], "data: "),
     ("sft", "overrides", ["max_tokens=100000", "pack_tokens=100000"], "max_tokens 100000: more than the 8192"),
     ("sft", "--out", ["--out", "{tmp}/in.jsonl"], "is a file"),

@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from aha import dist
 from aha.algo.logprobs import kept_linear_logprobs, linear_logprobs, token_logprobs
 from aha.data.sft import Example
 from aha.learn.packing import Segment
@@ -147,34 +148,57 @@ def sft_update(
     max_grad_norm: float = 1.0,
     packing: bool = True,
     precision: Any = None,
+    tokens: int | None = None,
+    null: Sequence[Example] | None = None,
 ) -> dict[str, float]:
     """One optimiser step on these micro-batches: loss = -(sum of trained log-probs) / (trained tokens of the
-    whole step), gradients accumulated, clipped to `max_grad_norm`; the loss, gradient norm and counts."""
+    whole step), gradients accumulated, clipped to `max_grad_norm`; the loss, gradient norm and counts.
+
+    Under several ranks the micro-batches are this rank's share of the step, `tokens` the trained tokens of
+    the whole step (every rank's), and `null` a micro-batch whose loss counts 0, taken until this rank has
+    run as many micro-batches as the rank with the most (their collectives pair up)."""
     import contextlib
 
-    tokens = sum(e.trained_count for batch in micro_batches for e in batch)
+    several = dist.world().size > 1
+    tokens = tokens or sum(e.trained_count for batch in micro_batches for e in batch)
+    turns = [(batch, True) for batch in micro_batches]
+    if several:
+        if null is None:
+            raise ValueError("several ranks need a null micro-batch")
+        turns += [(null, False)] * (dist.pad_turns(len(turns)) - len(turns))
+    scale = dist.loss_scale()
     model.train()
     optimizer.zero_grad(set_to_none=True)
     total = 0.0
-    for batch in micro_batches:
-        with precision or contextlib.nullcontext():
+    for turn, (batch, counts) in enumerate(turns):
+        with precision or contextlib.nullcontext(), dist.accumulating(model, last=turn == len(turns) - 1):
             loss = -trained_logprobs(model, batch, packing).float().sum() / tokens
-        loss.backward()
-        total += float(loss.detach())
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+            (loss * (scale if counts else 0.0)).backward()
+        total += float(loss.detach()) if counts else 0.0
+    grad_norm = dist.full(torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm))
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)  # freed now: evaluation and sampling reuse the memory
     model.eval()
-    examples = sum(len(batch) for batch in micro_batches)
-    return {"loss": total, "grad_norm": float(grad_norm), "tokens": float(tokens), "examples": float(examples)}
+    examples = float(sum(len(batch) for batch in micro_batches))
+    if several:
+        total, examples = dist.all_reduce([total, examples])
+    return {"loss": total, "grad_norm": float(grad_norm), "tokens": float(tokens), "examples": examples}
 
 
 @torch.no_grad()
 def mean_nll(model: Any, examples: Sequence[Example], capacity: int, packing: bool = True) -> float:
-    """Mean negative log-likelihood of the examples' trained tokens (held-out loss)."""
+    """Mean negative log-likelihood of the examples' trained tokens (held-out loss); under several ranks each
+    computes a share of the sequences (every rank calls it)."""
+    sequences = bins(examples, capacity)
+    world = dist.world()
+    mine = sequences[world.share(len(sequences))]
     total, count = 0.0, 0
-    for batch in bins(examples, capacity):
+    for batch in mine:
         logp = trained_logprobs(model, batch, packing)
         total -= float(logp.double().sum())
         count += int(logp.numel())
+    if world.size > 1:
+        for _ in range(dist.pad_turns(len(mine)) - len(mine)):  # as many forwards as the others
+            trained_logprobs(model, sequences[0], packing)
+        total, count = dist.all_reduce([total, float(count)])
     return total / max(count, 1)

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from aha import dist
 from aha.algo import aggregate
 from aha.algo.kl import KL_ESTIMATORS
 from aha.algo.logprobs import linear_logprobs, token_entropy, token_logprobs
@@ -67,11 +68,35 @@ def precision(cfg: UpdateConfig, device: torch.device) -> contextlib.AbstractCon
     return torch.autocast(device.type, dtype=resolve_dtype(cfg.autocast, device))
 
 
-def micro_weight(name: str, micro_mask: torch.Tensor, total_mask: torch.Tensor) -> float:
-    """Share of a micro-batch in the aggregation's unit: tokens for token_mean, sequences otherwise."""
+def micro_weight(name: str, micro_mask: torch.Tensor, tokens: float, rows: float) -> float:
+    """Share of a micro-batch in the aggregation's unit over the whole (global) mini-batch of `tokens`
+    completion tokens in `rows` rows: tokens for token_mean, sequences otherwise."""
     if name == "token_mean":
-        return float(micro_mask.sum()) / max(float(total_mask.sum()), 1.0)
-    return micro_mask.shape[0] / total_mask.shape[0]
+        return float(micro_mask.sum()) / max(tokens, 1.0)
+    return micro_mask.shape[0] / rows
+
+
+def null_micro(batch: RolloutBatch) -> RolloutBatch:
+    """A one-row micro-batch whose loss is multiplied by 0: a rank with fewer micro-batches than another takes
+    it so that every rank runs as many forwards and backwards (their collectives pair up)."""
+    mask = torch.zeros_like(batch.mask[:1])
+    mask[:, :1] = 1.0
+    attention = batch.attention_mask[:1].clone()
+    attention[:, batch.prompt_width] = True
+    null = RolloutBatch(batch.input_ids[:1], attention, mask, batch.old_logp[:1], batch.adv[:1] * 0,
+                        batch.prompt_width, batch.prefix)  # fmt: skip
+    return null.select(slice(0, 1))
+
+
+def micro_batches(batch: RolloutBatch, rows: int, empty: bool = False) -> list[tuple[RolloutBatch, bool]]:
+    """The batch in micro-batches of `rows` rows, as (micro-batch, counts): those without completion tokens
+    are left out (all of them when `empty`), and under several ranks null ones (counts False) are added until
+    every rank has as many."""
+    micros = [] if empty else [batch.select(slice(s, s + rows)) for s in range(0, batch.rows, rows)]
+    found = [(m, True) for m in micros if float(m.mask.sum()) > 0]
+    if dist.world().size > 1:
+        found += [(null_micro(batch), False)] * (dist.pad_turns(len(found)) - len(found))
+    return found
 
 
 def padded_logprobs(model: Any, batch: RolloutBatch, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,6 +137,10 @@ def old_logprobs(model: Any, batch: RolloutBatch, cfg: UpdateConfig, temperature
         with precision(cfg, micro.input_ids.device):
             logp = policy_logprobs(model, micro, temperature, cfg.packing)[0]
         parts.append(torch.nn.functional.pad(logp.float(), (0, batch.mask.shape[1] - logp.shape[1])))
+    if dist.world().size > 1:  # as many forwards on every rank: a sharded model gathers its weights in each
+        for _ in range(dist.pad_turns(len(parts)) - len(parts)):
+            with precision(cfg, batch.input_ids.device):
+                policy_logprobs(model, null_micro(batch), temperature, cfg.packing)
     return torch.cat(parts) * batch.mask
 
 
@@ -123,6 +152,7 @@ def update(
     ref_model: Any | None = None,
     temperature: float = 1.0,
     old_from_current: bool = False,
+    empty: bool = False,
 ) -> dict[str, float]:
     """Accumulate the gradient of the GRPO loss over micro-batches, clip it, step; return the statistics.
 
@@ -136,13 +166,15 @@ def update(
     # Dropped, not zeroed: the first micro-batch's gradients are then taken as they are (no fill, no add);
     # with glibc keeping freed memory (keep_freed_memory) their allocation reuses last step's pages.
     optimizer.zero_grad(set_to_none=True)
-    sums = {"loss": 0.0, "clipped": 0.0, "kl": 0.0, "entropy": 0.0, "ratio_max": 0.0, "ratio_mean": 0.0}
-    tokens = float(batch.mask.sum())
-    for start in range(0, batch.rows, cfg.micro_rows):
-        micro = batch.select(slice(start, start + cfg.micro_rows))
-        if float(micro.mask.sum()) == 0:
-            continue
-        with precision(cfg, micro.input_ids.device):
+    sums = {"loss": 0.0, "clipped": 0.0, "kl": 0.0, "entropy": 0.0, "ratio_mean": 0.0, "tokens": 0.0}
+    tokens, rows = (0.0, 0.0) if empty else (float(batch.mask.sum()), float(batch.rows))
+    if dist.world().size > 1:  # the aggregation's unit counts the whole mini-batch, every rank's rows
+        tokens, rows = dist.all_reduce([tokens, rows])
+    scale = dist.loss_scale()
+    micros = micro_batches(batch, cfg.micro_rows, empty)
+    ratio_max = 0.0
+    for turn, (micro, counts) in enumerate(micros):
+        with precision(cfg, micro.input_ids.device), dist.accumulating(model, last=turn == len(micros) - 1):
             logp, entropy = policy_logprobs(model, micro, temperature, cfg.packing)
             ref_logp = None
             if cfg.beta > 0:
@@ -150,35 +182,43 @@ def update(
                     raise ValueError("beta > 0 needs a reference model")
                 with torch.no_grad():
                     ref_logp = policy_logprobs(ref_model, micro, temperature, cfg.packing)[0]
-        per_token, stats = grpo_token_loss(
-            logp,
-            logp.detach() if old_from_current else micro.old_logp,
-            micro.adv,
-            eps_low=cfg.eps_low,
-            eps_high=cfg.eps_high,
-            dual_clip=cfg.dual_clip,
-            ref_logp=ref_logp,
-            beta=cfg.beta,
-            kl_estimator=cfg.kl_estimator,
-        )
-        loss = reduce(per_token, micro.mask, cfg.max_tokens) * micro_weight(cfg.aggregation, micro.mask, batch.mask)
-        loss.backward()
+            per_token, stats = grpo_token_loss(
+                logp,
+                logp.detach() if old_from_current else micro.old_logp,
+                micro.adv,
+                eps_low=cfg.eps_low,
+                eps_high=cfg.eps_high,
+                dual_clip=cfg.dual_clip,
+                ref_logp=ref_logp,
+                beta=cfg.beta,
+                kl_estimator=cfg.kl_estimator,
+            )
+            loss = reduce(per_token, micro.mask, cfg.max_tokens) * micro_weight(
+                cfg.aggregation, micro.mask, tokens, rows
+            )
+            (loss * (scale if counts else 0.0)).backward()
+        if not counts:
+            continue
         sums["loss"] += float(loss.detach())
         mask = micro.mask
+        sums["tokens"] += float(mask.sum())
         sums["clipped"] += float((stats["clipped"] * mask).sum())
         sums["kl"] += float((stats["kl"] * mask).sum()) if "kl" in stats else 0.0
         sums["entropy"] += float((entropy * mask).sum())
         sums["ratio_mean"] += float((stats["ratio"] * mask).sum())
-        sums["ratio_max"] = max(sums["ratio_max"], float((stats["ratio"] * mask).max()))
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+        ratio_max = max(ratio_max, float((stats["ratio"] * mask).max()))
+    grad_norm = dist.full(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm))
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)  # freed now: evaluation and sampling reuse the memory
     model.eval()
-    per_token = {k: sums[k] / max(tokens, 1.0) for k in ("clipped", "kl", "entropy", "ratio_mean")}
+    if dist.world().size > 1:  # the statistics of the global mini-batch
+        sums = dict(zip(sums, dist.all_reduce(list(sums.values())), strict=True))
+        ratio_max = dist.all_reduce([ratio_max], "max")[0]
+    per_token = {k: sums[k] / max(sums["tokens"], 1.0) for k in ("clipped", "kl", "entropy", "ratio_mean")}
     return {
         "loss": sums["loss"],
         "grad_norm": float(grad_norm),
-        "ratio_max": sums["ratio_max"],
+        "ratio_max": ratio_max,
         "clip_fraction": per_token["clipped"],
         "kl": per_token["kl"],
         "entropy": per_token["entropy"],
@@ -200,16 +240,25 @@ def update_passes(
     ref_model: Any | None = None,
     temperature: float = 1.0,
     old_from_current: bool = False,
+    empty: bool = False,
 ) -> dict[str, float]:
     """DeepSeekMath's mu passes over one rollout batch, each in `minibatches` optimiser steps over a shuffle
     of its rows seeded by (seed, step, pass); the scheduler steps with the optimiser. The mean of each
-    statistic of `update`."""
+    statistic of `update`.
+
+    Under several ranks each rank shuffles and splits its own rows, so a mini-batch is every rank's part i;
+    every rank takes exactly `minibatches` optimiser steps, with an empty part where it has too few rows
+    (`empty`: none at all this step)."""
     stats: list[dict[str, float]] = []
+    several = dist.world().size > 1
     for epoch in range(mu):
         generator = torch.Generator().manual_seed(row_seed(seed, step, epoch))
         order = torch.randperm(batch.rows, generator=generator)
-        for part in order.chunk(minibatches):
-            rows = batch.select(part.sort().values)
-            stats.append(update(model, optimizer, rows, cfg, ref_model, temperature, old_from_current=old_from_current))
+        parts = order.tensor_split(minibatches) if several else order.chunk(minibatches)
+        for part in parts:
+            none = empty or part.numel() == 0
+            rows = batch.select(order[:1] if none else part.sort().values)
+            stats.append(update(model, optimizer, rows, cfg, ref_model, temperature,
+                                old_from_current=old_from_current, empty=none))  # fmt: skip
             scheduler.step()
     return {k: sum(s[k] for s in stats) / len(stats) for k in stats[0]}

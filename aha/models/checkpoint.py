@@ -30,6 +30,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from transformers import GenerationConfig
 
+from aha import dist
 from aha.errors import CheckpointError
 from aha.models.convert import hf_from_native
 from aha.models.llama import NativeDecoder
@@ -83,20 +84,22 @@ def write_atomically(path: str | Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
-def hf_state_dict(loaded: LoadedModel) -> dict[str, torch.Tensor]:
-    """The model's weights under Hugging Face names, on the CPU."""
+def hf_state_dict(loaded: LoadedModel, whole: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """The model's weights under Hugging Face names, on the CPU; `whole`: its state_dict() gathered whole
+    (`aha.dist.full_state_dict`) where the model itself holds only this rank's shards."""
     model = loaded.model
     if isinstance(model, NativeDecoder):
-        state = hf_from_native(model.state_dict(), model.spec)
+        state = hf_from_native(whole if whole is not None else model.state_dict(), model.spec)
     else:
-        state = dict(model.hf.state_dict())
+        state = {k.removeprefix("hf."): v for k, v in whole.items()} if whole is not None else model.hf.state_dict()
+        state = dict(state)
         if getattr(loaded.config, "tie_word_embeddings", False):
             state.pop("lm_head.weight", None)
     return {name: tensor.detach().to("cpu").contiguous() for name, tensor in state.items()}
 
 
-def _write_model(loaded: LoadedModel, directory: Path) -> None:
-    state = hf_state_dict(loaded)
+def _write_model(loaded: LoadedModel, directory: Path, whole: dict[str, torch.Tensor] | None = None) -> None:
+    state = hf_state_dict(loaded, whole)
     dtype = next(iter(state.values())).dtype
     config = loaded.config
     config.dtype = str(dtype).removeprefix("torch.")
@@ -114,14 +117,20 @@ def _write_model(loaded: LoadedModel, directory: Path) -> None:
     loaded.tokenizer.save_pretrained(directory)
 
 
-def save_checkpoint(loaded: LoadedModel, path: str | Path, extra: Callable[[Path], None] | None = None) -> Path:
+def save_checkpoint(
+    loaded: LoadedModel,
+    path: str | Path,
+    extra: Callable[[Path], None] | None = None,
+    whole: dict[str, torch.Tensor] | None = None,
+) -> Path:
     """Save model, config, generation config and tokenizer to path atomically.
 
-    `extra(tmp_dir)` may add files (optimizer and RNG state for exact resume) inside the same atomic write.
+    `extra(tmp_dir)` may add files (optimizer and RNG state for exact resume) inside the same atomic write;
+    `whole` is the model's state_dict() gathered whole, for a model sharded across ranks.
     """
 
     def write(directory: Path) -> None:
-        _write_model(loaded, directory)
+        _write_model(loaded, directory, whole)
         if extra is not None:
             extra(directory)
 
@@ -146,13 +155,22 @@ class TrainerState:
     ) -> TrainerState:
         from aha.models.packed import chosen_kernels
 
-        return cls(step, cursor, optimizer.state_dict(), scheduler.state_dict(), rng_state(), chosen_kernels())
+        optim = optimizer.state_dict()  # under several ranks its moments are shards: gathered whole (a collective)
+        optim["state"] = {i: {k: dist.full(v) for k, v in values.items()} for i, values in optim["state"].items()}
+        return cls(step, cursor, optim, scheduler.state_dict(), rng_state(), chosen_kernels())
 
     def apply(self, optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler) -> None:
         """Load into optimizer, scheduler and the global RNG; a CheckpointError, with nothing changed, when the
         state does not fit them."""
-        check_fits(self, [p for group in optimizer.param_groups for p in group["params"]], scheduler.state_dict())
-        optimizer.load_state_dict(self.optimizer)
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        check_fits(self, params, scheduler.state_dict())
+        ids = [index for group in self.optimizer["param_groups"] for index in group["params"]]
+        by_id = dict(zip(ids, params, strict=True))  # a sharded parameter's moments are sharded as it is
+        state = {
+            i: {k: dist.shard_like(v, by_id[i]) for k, v in values.items()}
+            for i, values in self.optimizer["state"].items()
+        }
+        optimizer.load_state_dict({**self.optimizer, "state": state})
         scheduler.load_state_dict(self.scheduler)
         set_rng_state(self.rng)
 

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import torch
 
+from aha import dist
 from aha.config import to_dict
 from aha.devices import keep_freed_memory
 from aha.errors import AhaError, CheckpointError
@@ -42,6 +43,7 @@ class Evaluation:
     key: str
     every: int
     run: Callable[[int], Any]
+    collective: bool = False  # under several ranks: every rank runs it (it uses the sharded model); else rank 0
 
 
 class StageTrainer(Protocol):
@@ -107,14 +109,22 @@ def due(step: int, every: int, last: int) -> bool:
 
 
 def save(trainer: StageTrainer, run_dir: RunDir, step: int, keep: int) -> None:
-    """Checkpoint the weights and the trainer state at `step`; keep only the newest `keep` checkpoints."""
+    """Checkpoint the weights and the trainer state at `step`; keep only the newest `keep` checkpoints.
+
+    Under several ranks every rank calls it: the weights and optimiser moments are gathered whole, and rank 0
+    writes them as one process would (so the checkpoint loads anywhere, and resumes under the same ranks)."""
     state = TrainerState.capture(step, trainer.cursor.position, trainer.optimizer, trainer.scheduler)
     if hasattr(trainer, "stage_state"):  # a stage with state of its own (GRPO's reward normalisers)
         state.stage = trainer.stage_state()
-    path = run_dir.checkpoint_path(step)
-    save_checkpoint(trainer.loaded, path, extra=lambda directory: write_trainer_state(directory, state))
-    for old in run_dir.complete_checkpoints()[:-keep]:
-        shutil.rmtree(old)
+    whole = dist.full_state_dict(trainer.loaded.model) if dist.world().size > 1 else None
+    if dist.world().main:
+        path = run_dir.checkpoint_path(step)
+        save_checkpoint(
+            trainer.loaded, path, extra=lambda directory: write_trainer_state(directory, state), whole=whole
+        )
+        for old in run_dir.complete_checkpoints()[:-keep]:
+            shutil.rmtree(old)
+    dist.barrier()
 
 
 def resume(cfg: RunConfig, run_dir: RunDir, factory: Factory) -> tuple[StageTrainer, int] | None:
@@ -140,6 +150,16 @@ def resume(cfg: RunConfig, run_dir: RunDir, factory: Factory) -> tuple[StageTrai
     return None if point is None else point[1]
 
 
+def evaluate(trainer: StageTrainer, step: int, main: bool, last: int | None = None) -> dict[str, Any]:
+    """The evaluations due at `step` (all of them at the start, `last` None); their results by key. Under
+    several ranks, rank 0 runs those that use its own full copy of the weights, every rank the collective ones."""
+    results = {}
+    for evaluation in trainer.evaluations():
+        if (last is None or due(step, evaluation.every, last)) and (main or evaluation.collective):
+            results[evaluation.key] = evaluation.run(step)
+    return results
+
+
 def run_stage(
     cfg: RunConfig,
     run_dir: str | Path,
@@ -155,11 +175,13 @@ def run_stage(
     `resume_run` the run continues from the newest checkpoint that reads, or from the start, with a warning,
     when it has none yet; without, the directory may be new or hold a run that failed before its first step.
     """
-    directory = RunDir(run_dir)
+    world = dist.init(cfg.device)
+    directory = RunDir(run_dir, writer=world.main)  # only rank 0 writes; the others read what it wrote
     if resume_run and not directory.is_run():
         raise AhaError(f"{directory.path}: not a run directory (no config.yaml)")
     if not resume_run:
         directory.claim(to_dict(cfg))
+    dist.barrier()
     torch.manual_seed(cfg.seed)
     if cfg.device == "cpu":
         keep_freed_memory()
@@ -173,13 +195,13 @@ def run_stage(
             log.warning("%s has no checkpoint yet: starting from step 1", directory.path)
             directory.create(to_dict(cfg))
         trainer, start = factory(load(cfg.model, device=cfg.device, dtype=cfg.dtype), directory), 0
+    dist.barrier()  # rank 0 has trimmed the logs to the resumed step
     try:
         if resumed is None:
-            for evaluation in trainer.evaluations():
-                evaluation.run(0)
+            evaluate(trainer, 0, world.main)
         history = directory.read("metrics.jsonl")
         for step in range(start + 1, cfg.steps + 1):
-            metrics = trainer.step(step)
+            metrics = dist.broadcast_json(trainer.step(step))  # rank 0's timings: every rank decides alike
             metrics["warnings"] = trainer.health(metrics, history)
             history.append(metrics)
             for note in metrics["warnings"]:
@@ -191,15 +213,15 @@ def run_stage(
             if reason is not None:
                 save(trainer, directory, step, cfg.keep_checkpoints)
                 raise AhaError(f"step {step}: stopped ({reason})")
-            for evaluation in trainer.evaluations():
-                if due(step, evaluation.every, cfg.steps):
-                    metrics[evaluation.key] = evaluation.run(step)
+            metrics.update(evaluate(trainer, step, world.main, cfg.steps))
             if due(step, cfg.save_every, cfg.steps):
                 save(trainer, directory, step, cfg.keep_checkpoints)
-            if progress is not None:
+            if progress is not None and world.main:
                 progress(metrics)
-        trainer.finish(directory)
+        if world.main:
+            trainer.finish(directory)
     finally:
         trainer.close()
+    dist.barrier()  # rank 0 has written the last evaluation and the report
     evals = directory.read("eval.jsonl")
     return {"first": evals[0] if evals else None, "last": evals[-1] if evals else None, "run_dir": str(directory.path)}

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from aha import dist
 from aha.algo.advantages import get as get_advantage
 from aha.algo.shaping import soft_overlong_penalty
 from aha.devices import native_bf16, resolve_dtype
@@ -45,7 +46,7 @@ from aha.track.metrics import rollout_metrics
 from aha.track.plots import PANELS, plot_run
 from aha.track.report import write_report
 from aha.track.run_dir import RunDir
-from aha.types import SamplingParams
+from aha.types import Completion, SamplingParams
 
 __all__ = ["BenchmarkEvalConfig", "GRPOConfig", "PromptConfig", "Trainer", "run"]
 
@@ -72,10 +73,14 @@ class Trainer:
             update_cfg = dataclasses.replace(cfg.update, autocast=None)
             cfg = self.cfg = dataclasses.replace(cfg, sampler_dtype=None, update=update_cfg)
         self.sampler = sampler_copy(loaded.model, cfg.sampler_dtype)
-        self.engine = Engine(
-            self.sampler or loaded.model, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.max_rows
-        )
-        self.eval_engine = Engine(loaded.model, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.eval_max_rows)
+        self.copy: dist.FullCopy | None = None  # under several ranks: every rank samples from whole weights
+        if dist.world().size > 1:
+            self.copy = dist.FullCopy(self.sampler or loaded.model)
+            self.sampler = self.copy.model if self.sampler is not None else None
+            dist.shard(loaded.model)
+        policy = self.copy.model if self.copy else loaded.model
+        self.engine = Engine(self.sampler or policy, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.max_rows)
+        self.eval_engine = Engine(policy, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.eval_max_rows)
         updates = cfg.steps * cfg.mu * cfg.minibatches
         self.optimizer, self.scheduler = make_optimizer(loaded.model, cfg.optim, updates)
         self.advantage = get_advantage(cfg.advantage)
@@ -135,34 +140,67 @@ class Trainer:
                 break
             for chosen, scorer, stop in self.sources(need):
                 start = time.perf_counter()
-                groups = self.engine.generate(
+                groups = self.generate(
                     [self.encode(s) for _, s in chosen],
                     dataclasses.replace(self.sampling_params(step, round_), stop=stop),
-                    prompt_keys=[index for index, _ in chosen],
+                    [index for index, _ in chosen],
                 )
                 timing["sampling"] += time.perf_counter() - start
                 start = time.perf_counter()
-                for scored in scorer.score([sample for _, sample in chosen], groups):
+                for scored in self.score(scorer, [sample for _, sample in chosen], groups):
                     seen.append(scored)
                     if not cfg.dynamic_sampling or len(set(scored.rewards)) > 1:
                         kept.append(scored)
                 timing["scoring"] += time.perf_counter() - start
         return kept, seen, {**timing, "groups_sampled": len(seen), "rounds": round_ + 1}
 
+    def generate(self, prompts: list[list[int]], params: SamplingParams, keys: list[int]) -> list[list[Completion]]:
+        """Each prompt's group; under several ranks each rank samples a contiguous share of the prompts and
+        every rank gets every group (exchanged as JSON)."""
+        world = dist.world()
+        if world.size == 1:
+            return self.engine.generate(prompts, params, prompt_keys=keys)
+        part = world.share(len(prompts))
+        mine = self.engine.generate(prompts[part], params, prompt_keys=keys[part]) if prompts[part] else []
+        shares = dist.all_gather_json([[dataclasses.asdict(c) for c in group] for group in mine])
+        groups = [group for share in shares for group in share]
+        return [[Completion(**{**c, "prompt_index": i}) for c in group] for i, group in enumerate(groups)]
+
+    def score(self, scorer: Scorer, samples: list[Any], groups: list[list[Completion]]) -> list[Scored]:
+        """The groups scored; under several ranks by rank 0 alone (its rewards' pools, sandboxes and reward
+        models, its normalisers' statistics), the scores sent to the others."""
+        if dist.world().size == 1:
+            return scorer.score(samples, groups)
+        numbers = None
+        if dist.world().main:
+            numbers = [[g.rewards, g.components, g.accuracy, g.formatted] for g in scorer.score(samples, groups)]
+        numbers = dist.broadcast_json(numbers)
+        return [Scored(s, g, *n) for s, g, n in zip(samples, groups, numbers, strict=True)]
+
     def train_on(self, groups: list[Scored], step: int) -> dict[str, float]:
+        """Advantages over every group, then the update; under several ranks each rank trains on a contiguous
+        share of the groups (a group is never split) and the loss is normalised over all of them."""
         cfg = self.cfg
         rewards = torch.tensor([g.rewards for g in groups], dtype=torch.float32)  # [P,G]
         adv = self.advantage(rewards, cfg.advantage_eps)  # [P,G]
+        if not any(
+            c.token_ids and not (cfg.overlong_filter and c.finish_reason == "length")
+            for g in groups
+            for c in g.completions
+        ):
+            return {"loss": 0.0, "skipped": 1.0}
+        share = dist.world().share(len(groups))
+        empty = share.start == share.stop  # more ranks than groups: this one only keeps step
+        if empty:
+            share = slice(0, 1)
         rows = [
             (g, c, float(a))
-            for g, adv_row in zip(groups, adv, strict=True)
+            for g, adv_row in zip(groups[share], adv[share], strict=True)
             for c, a in zip(g.completions, adv_row, strict=True)
         ]
         completions = [
             c.token_ids if not (cfg.overlong_filter and c.finish_reason == "length") else [] for _, c, _ in rows
         ]
-        if not any(completions):
-            return {"loss": 0.0, "skipped": 1.0}
         batch = build_batch(
             [self.encode(g.sample) for g, _, _ in rows],
             completions,
@@ -179,9 +217,11 @@ class Trainer:
         stats = update_passes(
             self.loaded.model, self.optimizer, self.scheduler, batch, cfg.update, mu=cfg.mu,
             minibatches=cfg.minibatches, seed=cfg.seed, step=step, ref_model=ref_model, temperature=cfg.temperature,
-            old_from_current=self.sampler is not None and single,
+            old_from_current=self.sampler is not None and single, empty=empty,
         )  # fmt: skip
-        if self.sampler is not None:
+        if self.copy is not None:
+            self.copy.refresh(self.loaded.model)
+        elif self.sampler is not None:
             sync_sampler(self.sampler, self.loaded.model)
         return stats
 

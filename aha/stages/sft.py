@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from aha import dist
 from aha.data.jsonl import read_jsonl
 from aha.data.sft import Example, answer_samples, read_examples, untrained_end_of_turn
 from aha.devices import DTYPES, native_bf16, resolve_dtype
@@ -162,11 +163,16 @@ class Trainer:
                 log.warning("autocast asks for bf16, which this CPU only emulates: training in fp32 instead")
             else:
                 self.precision = lambda: torch.autocast(loaded.model.device.type, dtype=dtype)
+        self.copy: dist.FullCopy | None = None  # under several ranks: whole weights for held-out generation
+        if dist.world().size > 1:
+            self.copy = dist.FullCopy(loaded.model) if self.questions else None
+            dist.shard(loaded.model)
         self.optimizer, self.scheduler = make_optimizer(loaded.model, cfg.optim, cfg.steps)
         self.cursor = Cursor(len(self.examples), cfg.seed)
         self.prompter = Prompter(cfg.prompt, tokenizer)
         self.scorer = Scorer(cfg.rewards, cfg.accuracy_reward, self.prompter, format_reward=cfg.format_reward)
-        self.engine = Engine(loaded.model, tokenizer, loaded.eos_token_ids, max_rows=cfg.eval_max_rows)
+        policy = self.copy.model if self.copy else loaded.model
+        self.engine = Engine(policy, tokenizer, loaded.eos_token_ids, max_rows=cfg.eval_max_rows)
 
     def step(self, step: int) -> dict[str, Any]:
         """One optimiser step on the next batch; its metrics record."""
@@ -174,8 +180,11 @@ class Trainer:
         start = time.perf_counter()
         batch = [self.examples[i] for i in self.cursor.take(cfg.batch_size)]
         micro = bins(batch, cfg.pack_tokens) if cfg.packing else [[e] for e in batch]
-        stats = sft_update(self.loaded.model, self.optimizer, micro, max_grad_norm=cfg.max_grad_norm,
-                           packing=cfg.packing, precision=self.precision())  # fmt: skip
+        # Under several ranks each takes a contiguous share of the step's sequences; the loss is over all.
+        mine = micro[dist.world().share(len(micro))]
+        trained = sum(e.trained_count for e in batch)
+        stats = sft_update(self.loaded.model, self.optimizer, mine, max_grad_norm=cfg.max_grad_norm,
+                           packing=cfg.packing, precision=self.precision(), tokens=trained, null=micro[0])  # fmt: skip
         lr = self.scheduler.get_last_lr()[0]
         self.scheduler.step()
         seconds = time.perf_counter() - start
@@ -203,8 +212,12 @@ class Trainer:
         """Held-out loss, and greedy accuracy, format rate and length where held-out records carry answers."""
         start = time.perf_counter()
         record: dict[str, Any] = {"step": step}
-        if self.held_out:
+        if self.held_out:  # under several ranks: every rank computes a share (this evaluation is collective)
             record["loss"] = mean_nll(self.loaded.model, self.held_out, self.cfg.pack_tokens, self.cfg.packing)
+        if self.copy is not None and self.questions:
+            self.copy.refresh(self.loaded.model)  # a collective too; rank 0 then generates alone
+        if not dist.world().main:
+            return record
         if not self.questions:
             record["seconds"] = round(time.perf_counter() - start, 2)
             self.run_dir.append("eval.jsonl", record)
@@ -216,7 +229,9 @@ class Trainer:
         )  # fmt: skip
 
     def evaluations(self) -> list[Evaluation]:
-        return [Evaluation("eval", self.cfg.eval_every, self.evaluate)] if self.cfg.held_out_data else []
+        if not self.cfg.held_out_data:
+            return []
+        return [Evaluation("eval", self.cfg.eval_every, self.evaluate, collective=True)]
 
     def finish(self, run_dir: RunDir) -> None:
         metrics, evals = run_dir.read("metrics.jsonl"), run_dir.read("eval.jsonl")

@@ -67,13 +67,19 @@ T = TypeVar("T")
 
 
 class RunDir:
-    def __init__(self, path: str | Path) -> None:
+    """A run's directory. `writer` False: a reader of a run that another process writes (every rank of a
+    data-parallel run but rank 0): everything that would write or move a file does nothing."""
+
+    def __init__(self, path: str | Path, writer: bool = True) -> None:
         self.path = Path(path)
+        self.writer = writer
         self.checkpoints = self.path / "checkpoints"
         self.plots = self.path / "plots"
 
     def create(self, config: dict[str, Any]) -> None:
         """Write the config, dropping the records of an earlier attempt that never finished a step."""
+        if not self.writer:
+            return
         self.path.mkdir(parents=True, exist_ok=True)
         self.checkpoints.mkdir(exist_ok=True)
         self.truncate_after(-1)
@@ -93,7 +99,7 @@ class RunDir:
 
     def claim(self, config: dict[str, Any]) -> None:
         """Create the run here, unless the directory holds a run that got going or files no run writes."""
-        if self.path.is_dir():
+        if self.path.is_dir() and self.writer:
             foreign = sorted(p.name for p in self.path.iterdir() if p.name not in NAMES and not is_temporary(p))
             if foreign:
                 raise AhaError(f"{self.path} is not empty and not a run directory (it holds {foreign[0]})")
@@ -105,6 +111,8 @@ class RunDir:
         return yaml.safe_load((self.path / "config.yaml").read_text())
 
     def append(self, log: str, record: dict[str, Any]) -> None:
+        if not self.writer:
+            return
         with open(self.path / log, "a", encoding="utf-8") as handle:
             write_record(handle, record)
 
@@ -122,6 +130,8 @@ class RunDir:
 
     def truncate_after(self, step: int) -> None:
         """Drop log records of steps after `step` (they are redone when a run resumes from that step)."""
+        if not self.writer:
+            return
         for log in LOGS:
             records = [r for r in self.read(log) if r.get("step", 0) <= step]
             path = self.path / log
@@ -170,7 +180,7 @@ class RunDir:
                 skipped.append((path, str(error)))
                 continue
             log.info("resume: from %s", path)
-            for bad, _ in skipped:
+            for bad, _ in skipped if self.writer else ():
                 aside = self._aside(bad)
                 bad.rename(aside)
                 log.warning("resume: moved the unreadable %s to %s", bad.name, aside.name)
