@@ -156,6 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--max-rows", type=COUNT.parse, default=64, help="rows decoded together")
     evaluate.add_argument("--device", type=options.device_name, default="cpu")
     evaluate.add_argument("--dtype", choices=options.DTYPE_NAMES, default=None)
+    evaluate.add_argument(
+        "--backend",
+        choices=["native", "openai"],
+        default="native",
+        help="who samples: aha's engine, or an OpenAI-compatible server at --base-url (vllm serve, SGLang, a "
+        "llama.cpp server, aha serve), sent token ids rendered with MODEL's tokenizer",
+    )
+    evaluate.add_argument("--base-url", type=options.http_url, metavar="URL", help="the server of --backend openai")
+    evaluate.add_argument("--served-model", type=options.nonempty, help="its model name (default: the first it lists)")
     evaluate.set_defaults(func=_eval)
 
     grade = commands.add_parser(
@@ -444,6 +453,8 @@ def _eval(args: argparse.Namespace) -> int:
     options.check_template(args.template, args.system)
     options.check_output_dir("--out", args.out)
     options.check_model("model", resolve_model(args.model), args.device, {"--max-new-tokens": args.max_new_tokens})
+    if (args.backend == "openai") != (args.base_url is not None):
+        raise ConfigError("--base-url goes with --backend openai, and --backend openai needs --base-url")
     cfg = EvalConfig(
         model=args.model,
         benchmarks=benchmarks,
@@ -462,6 +473,9 @@ def _eval(args: argparse.Namespace) -> int:
         max_rows=args.max_rows,
         device=args.device,
         dtype=args.dtype,
+        backend=args.backend,
+        base_url=args.base_url,
+        served_model=args.served_model,
     )
     total = sum(len(load_benchmark(b, cfg.limit)) for b in cfg.benchmarks) * (2 if cfg.greedy else 1)
     bar = tqdm(total=total, desc="eval", unit="prompt", file=sys.stderr, dynamic_ncols=True)

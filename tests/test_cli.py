@@ -149,6 +149,11 @@ ROWS: list[tuple[str, str, list[str], str | None]] = [
     ("eval", "--max-rows", ["--max-rows", "0"], None),
     ("eval", "--device", ["--device", "gpu"], None),
     ("eval", "--dtype", ["--dtype", "int8"], None),
+    ("eval", "--backend", ["--backend", "vllm2"], None),
+    ("eval", "--backend", ["--backend", "openai"], "--backend openai needs --base-url"),
+    ("eval", "--base-url", ["--base-url", "ftp://x"], None),
+    ("eval", "--base-url", ["--base-url", "http://127.0.0.1:1/v1"], "--base-url goes with --backend openai"),
+    ("eval", "--served-model", ["--served-model", ""], None),
     # grade
     ("grade", "path", ["{tmp}/missing.jsonl", "--reward", "format"], "FILE.jsonl"),
     ("grade", "--reward", ["{tmp}/in.jsonl", "--reward", "nope"], None),

@@ -170,6 +170,17 @@ def load(
     return LoadedModel(model, tokenizer, config, str(spec), "native" if use_native else "hf")
 
 
+def load_tokenizer(spec: str | Path) -> Any:
+    """The tokenizer of a model, without its weights where the files allow (a Hugging Face directory, or a
+    GGUF file already in the cache); for a GGUF file seen for the first time, the model is loaded (and cached)."""
+    kind, path = resolve(spec)
+    if kind == "gguf" and (gguf_cache_dir(path) / "config.json").is_file():
+        kind, path = "hf_dir", gguf_cache_dir(path)
+    if kind == "gguf":
+        return load(path).tokenizer
+    return _read_hf_dir(path)[0]
+
+
 def _save_cache(loaded: LoadedModel, directory: Path) -> None:
     try:
         save_checkpoint(loaded, directory)

@@ -99,6 +99,26 @@ class ChatEndpoint:
             body["seed"] = seed
         return parse_chat_reply(self._request("POST", "/chat/completions", body), self.url)
 
+    def complete(
+        self,
+        prompt: str | list[int],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        top_k: int = 0,
+        seed: int | None = None,
+    ) -> ChatReply:
+        """The continuation of a prompt (text, or token ids, which vLLM, llama.cpp and `aha serve` take) from
+        /v1/completions; top_k is sent only when set (an extension of vLLM's and llama.cpp's)."""
+        body: dict[str, Any] = {"model": self.model, "prompt": prompt, "max_tokens": max_tokens,
+                                "temperature": temperature, "top_p": top_p}  # fmt: skip
+        if top_k:
+            body["top_k"] = top_k
+        if seed is not None:
+            body["seed"] = seed
+        return parse_completion_reply(self._request("POST", "/completions", body), self.url)
+
     def _request(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
         """The JSON reply, retrying connection errors and 5xx replies `retries` times."""
         for attempt in range(self.retries + 1):
@@ -170,3 +190,18 @@ def parse_chat_reply(reply: Any, url: str) -> ChatReply:
     usage = reply.get("usage") if isinstance(reply, dict) else None
     tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
     return ChatReply(content, finish, tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else None)
+
+
+def parse_completion_reply(reply: Any, url: str) -> ChatReply:
+    """The first choice of a text_completion object; EndpointError for anything else."""
+    try:
+        choice = reply["choices"][0]
+        text = choice["text"]
+        finish = choice.get("finish_reason")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise EndpointError(f"{url}: the reply is not a text completion") from None
+    if not isinstance(text, str) or not (finish is None or isinstance(finish, str)):
+        raise EndpointError(f"{url}: the reply is not a text completion")
+    usage = reply.get("usage") if isinstance(reply, dict) else None
+    tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
+    return ChatReply(text, finish, tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else None)

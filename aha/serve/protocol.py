@@ -36,7 +36,7 @@ class Request:
     """A checked generation request: chat messages or a plain prompt, and how to sample."""
 
     messages: tuple[dict[str, str], ...] = ()  # chat: each {"role", "content"}
-    prompt: str | None = None  # completions: the text to continue
+    prompt: str | tuple[int, ...] | None = None  # completions: the text, or the token ids, to continue
     n: int = 1
     temperature: float = 1.0
     top_p: float = 1.0
@@ -122,12 +122,19 @@ def _messages(data: dict[str, Any]) -> tuple[dict[str, str], ...]:
     return tuple(checked)
 
 
-def _prompt(data: dict[str, Any]) -> str:
+def _token_ids(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(type(t) is int and t >= 0 for t in value)
+
+
+def _prompt(data: dict[str, Any]) -> str | tuple[int, ...]:
+    """A string, or token ids (OpenAI's array of integers, as vLLM and llama.cpp take it)."""
     prompt = data.get("prompt")
-    if isinstance(prompt, list) and len(prompt) == 1:  # OpenAI takes a batch of prompts; one is served here
-        prompt = prompt[0]
+    if isinstance(prompt, list) and len(prompt) == 1 and (isinstance(prompt[0], str) or _token_ids(prompt[0])):
+        prompt = prompt[0]  # OpenAI takes a batch of prompts; one is served here
+    if _token_ids(prompt):
+        return tuple(prompt)
     if not isinstance(prompt, str) or not prompt:
-        raise RequestError("prompt must be a non-empty string", param="prompt")
+        raise RequestError("prompt must be a non-empty string or a list of token ids", param="prompt")
     return prompt
 
 

@@ -76,6 +76,7 @@ class ModelServer:
         self.engine = Engine(loaded.model, loaded.tokenizer, loaded.eos_token_ids, max_rows=max_rows,
                              frozen_weights=True)  # fmt: skip
         self.context = context_length(loaded.model) or 1 << 20
+        self.vocab_size = int(loaded.config.vocab_size)
         self.default_max_tokens = default_max_tokens
         self.requests: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -123,6 +124,11 @@ class ModelServer:
         tokenizer = self.loaded.tokenizer
         if request.prompt is None:
             prompt = render_chat(request.messages, tokenizer)
+        elif isinstance(request.prompt, tuple):  # token ids: checked against the vocabulary
+            prompt = list(request.prompt)
+            if max(prompt) >= self.vocab_size:
+                raise RequestError(f"token id {max(prompt)} is outside the vocabulary of {self.vocab_size}",
+                                   param="prompt")  # fmt: skip
         else:
             prompt = get_template("raw").encode(request.prompt, tokenizer)
         if len(prompt) >= self.context:

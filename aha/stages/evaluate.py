@@ -50,8 +50,21 @@ class EvalConfig:
     max_rows: int = 64
     device: str = "cpu"
     dtype: str | None = None
+    backend: str = "native"  # native (aha's engine), openai (an OpenAI-compatible server at base_url)
+    base_url: str | None = None  # backend openai: the server, e.g. http://127.0.0.1:8000/v1
+    served_model: str | None = None  # backend openai: the model's name on the server (None: the first it lists)
+    api_key_env: str | None = None  # backend openai: the environment variable holding its API key, if any
+    concurrency: int = 8  # backend openai: requests in flight
 
     def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend: {self.backend!r} is not one of {', '.join(BACKENDS)}")
+        if self.backend == "openai":
+            from aha.serve.client import base_url
+
+            if self.base_url is None:
+                raise ConfigError("base_url: backend openai needs the server's URL (--base-url)")
+            base_url(self.base_url)
         if not self.benchmarks:
             raise ConfigError("benchmarks: give at least one benchmark name")
         for name in self.benchmarks:
@@ -67,6 +80,8 @@ class EvalConfig:
         raise_problems(problems)
 
 
+BACKENDS = ("native", "openai")
+
 EVAL_RANGES = {  # EvalConfig's numeric fields
     "samples": COUNT,
     "temperature": TEMPERATURE,
@@ -75,6 +90,7 @@ EVAL_RANGES = {  # EvalConfig's numeric fields
     "limit": COUNT,
     "seed": SEED,
     "max_rows": COUNT,
+    "concurrency": COUNT,
 }
 
 
@@ -130,7 +146,8 @@ def fingerprint(cfg: EvalConfig, model_path: str) -> dict[str, Any]:
         "max_new_tokens": sampled.max_new_tokens,
         "seed": sampled.seed,
         "benchmarks": {name: set_fingerprint(name) for name in cfg.benchmarks},
-    }
+    } | ({} if cfg.backend == "native" else {"backend": {"name": cfg.backend, "url": cfg.base_url,
+                                                          "served_model": cfg.served_model}})  # fmt: skip
 
 
 def _is_record(line: bytes) -> bool:
@@ -309,7 +326,16 @@ def run(cfg: EvalConfig, progress: Callable[[str, str, int], None] | None = None
     path = resolve_model(cfg.model)
     require_sandbox([get_benchmark(name).reward for name in cfg.benchmarks])  # before the model loads,
     claim(Path(cfg.out), fingerprint(cfg, path))  # and before the directory is bound: a refusal costs nothing
-    loaded = load(path, device=cfg.device, dtype=cfg.dtype)
     template = get_template(cfg.template, system=cfg.system, think=cfg.think)
+    if cfg.backend == "openai":  # the server samples; the model's tokenizer renders the prompts here
+        from aha.models.load import load_tokenizer
+        from aha.rollout.remote import EndpointBackend
+        from aha.serve.client import ChatEndpoint
+
+        tokenizer = load_tokenizer(path)
+        endpoint = ChatEndpoint(cfg.base_url or "", model=cfg.served_model, api_key_env=cfg.api_key_env, timeout=600)
+        backend = EndpointBackend(endpoint, tokenizer, cfg.concurrency)
+        return evaluate_with(cfg, backend, template, tokenizer, progress, model_path=path)
+    loaded = load(path, device=cfg.device, dtype=cfg.dtype)
     engine = Engine(loaded.model, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.max_rows, frozen_weights=True)
     return evaluate_with(cfg, engine, template, loaded.tokenizer, progress, model_path=path)

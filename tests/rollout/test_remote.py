@@ -56,3 +56,25 @@ def test_a_reply_cut_by_the_token_limit_is_length_unless_a_stop_string_came_firs
     params = SamplingParams(n=1, max_new_tokens=4, stop=("<never>",))
     [[cut]] = EndpointSampler(Recorder(finish="length")).generate([[{"role": "user", "content": "q"}]], params, [0])
     assert cut.finish_reason == "length"
+
+
+def test_the_completions_backend_on_a_real_server_gives_native_greedy_text(smollm, smollm_server, chat_prompts):
+    """Token-id prompts through /v1/completions of a real server (`aha serve` over the default model): the
+    server continues exactly aha's tokens, so greedy text equals the native engine's; lengths are the local
+    tokenizer's count of the text; a seed gives the same sample twice and another seed another."""
+    from aha.rollout.engine import Engine
+    from aha.rollout.remote import EndpointBackend
+    from aha.serve.client import ChatEndpoint
+
+    backend = EndpointBackend(ChatEndpoint(smollm_server.url), smollm.tokenizer, concurrency=3)
+    greedy = SamplingParams(n=1, temperature=0.0, max_new_tokens=24, stop=(".",))
+    native = Engine(smollm.model, smollm.tokenizer, smollm.eos_token_ids).generate(chat_prompts, greedy)
+    remote = backend.generate(chat_prompts, greedy)
+    for theirs, ours in zip(remote, native, strict=True):
+        assert theirs[0].text == ours[0].text and theirs[0].finish_reason == ours[0].finish_reason
+        assert "." not in theirs[0].text[:-1]  # cut after the first stop string (kept), or ended by EOS
+        assert theirs[0].token_ids == smollm.tokenizer.encode(theirs[0].text, add_special_tokens=False)
+    sampled = SamplingParams(n=2, temperature=1.0, max_new_tokens=12, seed=3)
+    first, again = backend.generate(chat_prompts[:1], sampled), backend.generate(chat_prompts[:1], sampled)
+    assert [c.text for c in first[0]] == [c.text for c in again[0]]
+    assert first[0][0].text != first[0][1].text  # each row its own seed

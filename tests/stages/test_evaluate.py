@@ -169,3 +169,18 @@ def test_config_refuses_what_would_be_ignored_or_misread():
     ]:
         with pytest.raises(ConfigError, match=message):
             EvalConfig(**fields)
+
+
+def test_eval_through_an_openai_compatible_server_equals_eval_in_process(smollm_server, tmp_path):
+    """`aha eval --backend openai --base-url`: the same greedy records as the native engine's, and the
+    directory is bound to the server it was made with."""
+    from aha.cli import main
+
+    common = ["smollm2-135m", "--bench", "gsm8k", "--limit", "3", "--samples", "1", "--max-new-tokens", "48"]
+    assert main(["eval", *common, "--out", str(tmp_path / "native")]) == 0
+    url = smollm_server.url
+    assert main(["eval", *common, "--out", str(tmp_path / "remote"), "--backend", "openai", "--base-url", url]) == 0
+    keep = ("id", "mode", "response", "answer", "correct", "length", "finish_reason")
+    read = lambda d: [{k: r[k] for k in keep} for r in map(json.loads, (tmp_path / d / "gsm8k.samples.jsonl").open())]  # noqa: E731
+    assert [r for r in read("remote") if r["mode"] == "greedy"] == [r for r in read("native") if r["mode"] == "greedy"]
+    assert main(["eval", *common, "--out", str(tmp_path / "remote")]) == 2  # another backend: refused
