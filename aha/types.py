@@ -68,6 +68,13 @@ class Completion:
     logprobs: list[float]  # log-prob of each generated token under log_softmax(logits / temperature)
     text: str  # decoded without special tokens, cut after the stop string that ended it
     finish_reason: FinishReason
+    reported_tokens: int | None = None  # an endpoint's own count of the tokens it generated, where token_ids
+    # are the local tokenizer's encoding of its text (not exactly the server's tokens)
+
+    @property
+    def length(self) -> int:
+        """Tokens generated: the server's count where it gave one, else len(token_ids)."""
+        return len(self.token_ids) if self.reported_tokens is None else self.reported_tokens
 
 
 @runtime_checkable

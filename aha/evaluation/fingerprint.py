@@ -44,9 +44,9 @@ def differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
     model_then, model_now = recorded.get("model", {}), current["model"]
     if model_then.get("sha256") != model_now["sha256"]:
         found.append(f"model: {model_then.get('source')} there, {model_now['source']} now (other files)")
-    for key, value in current.items():
-        if key not in ("model", "benchmarks") and recorded.get(key) != value:
-            found.append(f"{key}: {_short(recorded.get(key))} there, {_short(value)} now")
+    for key in [*current, *(k for k in recorded if k not in current)]:  # a key only one of them has differs too
+        if key not in ("model", "benchmarks") and recorded.get(key) != current.get(key):
+            found.append(f"{key}: {_short(recorded.get(key))} there, {_short(current.get(key))} now")
     benchmarks = recorded.get("benchmarks", {})
     for name, sha in current["benchmarks"].items():
         if name in benchmarks and benchmarks[name] != sha:

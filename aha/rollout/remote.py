@@ -78,7 +78,7 @@ class EndpointBackend:
     template made (no chat template applied twice), one request per completion with the row's own seed.
 
     What comes back is text: its token ids are the local tokenizer's encoding of it (the server's own ids are
-    not in the OpenAI reply), and there are no log-probs, so this backend serves sampling and evaluation, not
+    not in the OpenAI reply; its count of them is kept, `Completion.length`), and there are no log-probs, so this backend serves sampling and evaluation, not
     a GRPO update. Stop strings are cut here and kept, as the native engine keeps them.
     """
 
@@ -109,7 +109,8 @@ class EndpointBackend:
             text, cut = cut_at_stop(reply.text, params.stop)
             finish = "stop" if cut or reply.finish_reason != "length" else "length"
             tokens = self.tokenizer.encode(text, add_special_tokens=False)
-            return Completion(index, sample, tokens, [], text, finish)
+            reported = None if cut else reply.completion_tokens  # past a stop string it counts tokens cut away
+            return Completion(index, sample, tokens, [], text, finish, reported)
 
         per_chunk = max(1, self.concurrency // params.n)
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:

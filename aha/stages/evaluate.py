@@ -214,7 +214,7 @@ def sample_benchmark(cfg: EvalConfig, name: str, engine: Any, template: Any, tok
                         "response": response,
                         "answer": extracted_answer(bench.reward, response),
                         "correct": value,
-                        "length": len(completion.token_ids),
+                        "length": completion.length,
                         "finish_reason": completion.finish_reason,
                     }
                     write_record(handle, record)
