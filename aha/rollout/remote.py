@@ -77,9 +77,10 @@ class EndpointBackend:
     llama.cpp server, `aha serve`): prompts go as token ids, so the server continues exactly the tokens aha's
     template made (no chat template applied twice), one request per completion with the row's own seed.
 
-    What comes back is text: its token ids are the local tokenizer's encoding of it (the server's own ids are
-    not in the OpenAI reply; its count of them is kept, `Completion.length`), and there are no log-probs, so this backend serves sampling and evaluation, not
-    a GRPO update. Stop strings are cut here and kept, as the native engine keeps them.
+    What comes back is text: its token ids are the local tokenizer's encoding of it (the server's own ids
+    are not in the OpenAI reply; its count of them is kept, `Completion.length`), and there are no log-probs,
+    so this backend serves sampling and evaluation, not a GRPO update. Stop strings are cut here and kept,
+    as the native engine keeps them.
     """
 
     def __init__(self, endpoint: ChatEndpoint, tokenizer: Any, concurrency: int = 4) -> None:
