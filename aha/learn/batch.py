@@ -22,6 +22,7 @@ class RolloutBatch:
     adv: torch.Tensor  # [B] advantage of each completion
     prompt_width: int  # Tp: completion tokens start at this column
     prefix: torch.Tensor | None = None  # [P] prompt tokens common to every row, computed once, not in input_ids
+    sampler_logp: torch.Tensor | None = None  # [B,Tc] the sampler's log-probs where another engine sampled (vLLM)
 
     @property
     def rows(self) -> int:
@@ -37,7 +38,8 @@ class RolloutBatch:
             name: getattr(self, name).to(device) for name in ("input_ids", "attention_mask", "mask", "old_logp", "adv")
         }
         prefix = None if self.prefix is None else self.prefix.to(device)
-        return RolloutBatch(**move, prompt_width=self.prompt_width, prefix=prefix)
+        sampler = None if self.sampler_logp is None else self.sampler_logp.to(device)
+        return RolloutBatch(**move, prompt_width=self.prompt_width, prefix=prefix, sampler_logp=sampler)
 
     def select(self, rows: torch.Tensor | slice) -> RolloutBatch:
         """A mini- or micro-batch of rows, trimmed of columns that are padding in all of them."""
@@ -54,6 +56,7 @@ class RolloutBatch:
             adv=adv,
             prompt_width=width,
             prefix=self.prefix,
+            sampler_logp=None if self.sampler_logp is None else self.sampler_logp[rows][:, :last],
         )
 
 

@@ -83,8 +83,9 @@ def null_micro(batch: RolloutBatch) -> RolloutBatch:
     mask[:, :1] = 1.0
     attention = batch.attention_mask[:1].clone()
     attention[:, batch.prompt_width] = True
+    sampler = None if batch.sampler_logp is None else batch.sampler_logp[:1]
     null = RolloutBatch(batch.input_ids[:1], attention, mask, batch.old_logp[:1], batch.adv[:1] * 0,
-                        batch.prompt_width, batch.prefix)  # fmt: skip
+                        batch.prompt_width, batch.prefix, sampler)  # fmt: skip
     return null.select(slice(0, 1))
 
 
@@ -153,6 +154,7 @@ def update(
     temperature: float = 1.0,
     old_from_current: bool = False,
     empty: bool = False,
+    tis_cap: float = 0.0,
 ) -> dict[str, float]:
     """Accumulate the gradient of the GRPO loss over micro-batches, clip it, step; return the statistics.
 
@@ -160,13 +162,19 @@ def update(
     old_from_current takes the old policy's log-probs from this forward (detached) instead of the batch:
     right for a single update per rollout batch when the sampler's numbers differ from the trainer's (a
     bf16 sampler), as the sampler's log-probs would then put rounding noise into the ratio.
+    empty: this rank has no rows in the mini-batch (under several ranks; `batch` is then only a shape for
+    the null micro-batches that keep it in step with the others).
+    tis_cap > 0 with a batch that carries another sampler's log-probs (`sampler_logp`): truncated importance
+    sampling, each token's loss weighted by min(pi_old / pi_sampler, tis_cap), pi_old the trainer's numbers.
     """
     reduce = aggregate.get(cfg.aggregation)
     model.train()
     # Dropped, not zeroed: the first micro-batch's gradients are then taken as they are (no fill, no add);
     # with glibc keeping freed memory (keep_freed_memory) their allocation reuses last step's pages.
     optimizer.zero_grad(set_to_none=True)
-    sums = {"loss": 0.0, "clipped": 0.0, "kl": 0.0, "entropy": 0.0, "ratio_mean": 0.0, "tokens": 0.0}
+    sums = {"loss": 0.0, "clipped": 0.0, "kl": 0.0, "entropy": 0.0, "ratio_mean": 0.0, "tokens": 0.0,
+            "tis": 0.0, "tis_capped": 0.0, "sampler_gap": 0.0}  # fmt: skip
+    corrected = tis_cap > 0 and batch.sampler_logp is not None
     tokens, rows = (0.0, 0.0) if empty else (float(batch.mask.sum()), float(batch.rows))
     if dist.world().size > 1:  # the aggregation's unit counts the whole mini-batch, every rank's rows
         tokens, rows = dist.all_reduce([tokens, rows])
@@ -193,9 +201,13 @@ def update(
                 beta=cfg.beta,
                 kl_estimator=cfg.kl_estimator,
             )
-            loss = reduce(per_token, micro.mask, cfg.max_tokens) * micro_weight(
-                cfg.aggregation, micro.mask, tokens, rows
-            )
+            if corrected:  # the sampler is not the trainer: weight by their ratio, truncated
+                old = logp.detach() if old_from_current else micro.old_logp
+                raw = torch.exp(old.float() - micro.sampler_logp)
+                tis = raw.clamp(max=tis_cap)
+                per_token = per_token * tis
+            share = micro_weight(cfg.aggregation, micro.mask, tokens, rows)
+            loss = reduce(per_token, micro.mask, cfg.max_tokens) * share
             (loss * (scale if counts else 0.0)).backward()
         if not counts:
             continue
@@ -206,6 +218,10 @@ def update(
         sums["kl"] += float((stats["kl"] * mask).sum()) if "kl" in stats else 0.0
         sums["entropy"] += float((entropy * mask).sum())
         sums["ratio_mean"] += float((stats["ratio"] * mask).sum())
+        if corrected:
+            sums["tis"] += float((tis * mask).sum())
+            sums["tis_capped"] += float(((raw > tis_cap).float() * mask).sum())
+            sums["sampler_gap"] += float(((old.float() - micro.sampler_logp).abs() * mask).sum())
         ratio_max = max(ratio_max, float((stats["ratio"] * mask).max()))
     grad_norm = dist.full(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm))
     optimizer.step()
@@ -214,8 +230,9 @@ def update(
     if dist.world().size > 1:  # the statistics of the global mini-batch
         sums = dict(zip(sums, dist.all_reduce(list(sums.values())), strict=True))
         ratio_max = dist.all_reduce([ratio_max], "max")[0]
-    per_token = {k: sums[k] / max(sums["tokens"], 1.0) for k in ("clipped", "kl", "entropy", "ratio_mean")}
-    return {
+    names = ("clipped", "kl", "entropy", "ratio_mean", "tis", "tis_capped", "sampler_gap")
+    per_token = {k: sums[k] / max(sums["tokens"], 1.0) for k in names}
+    found = {
         "loss": sums["loss"],
         "grad_norm": float(grad_norm),
         "ratio_max": ratio_max,
@@ -224,6 +241,10 @@ def update(
         "entropy": per_token["entropy"],
         "ratio_mean": per_token["ratio_mean"],
     }
+    if corrected:  # the mean weight, the share of tokens capped, the mean |log pi_trainer - log pi_sampler|
+        found |= {"tis_mean": per_token["tis"], "tis_capped": per_token["tis_capped"],
+                  "sampler_logp_gap": per_token["sampler_gap"]}  # fmt: skip
+    return found
 
 
 def update_passes(
@@ -241,6 +262,7 @@ def update_passes(
     temperature: float = 1.0,
     old_from_current: bool = False,
     empty: bool = False,
+    tis_cap: float = 0.0,
 ) -> dict[str, float]:
     """DeepSeekMath's mu passes over one rollout batch, each in `minibatches` optimiser steps over a shuffle
     of its rows seeded by (seed, step, pass); the scheduler steps with the optimiser. The mean of each
@@ -259,6 +281,6 @@ def update_passes(
             none = empty or part.numel() == 0
             rows = batch.select(order[:1] if none else part.sort().values)
             stats.append(update(model, optimizer, rows, cfg, ref_model, temperature,
-                                old_from_current=old_from_current, empty=none))  # fmt: skip
+                                old_from_current=old_from_current, empty=none, tis_cap=tis_cap))  # fmt: skip
             scheduler.step()
     return {k: sum(s[k] for s in stats) / len(stats) for k in stats[0]}

@@ -23,6 +23,7 @@ from aha import dist
 from aha.algo.advantages import get as get_advantage
 from aha.algo.shaping import soft_overlong_penalty
 from aha.devices import native_bf16, resolve_dtype
+from aha.errors import ConfigError
 from aha.learn.batch import build_batch
 from aha.learn.optim import make_optimizer
 from aha.learn.step import old_logprobs, update_passes
@@ -79,7 +80,18 @@ class Trainer:
             self.sampler = self.copy.model if self.sampler is not None else None
             dist.shard(loaded.model)
         policy = self.copy.model if self.copy else loaded.model
-        self.engine = Engine(self.sampler or policy, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.max_rows)
+        self.engine: Any = Engine(self.sampler or policy, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.max_rows)
+        self.vllm_dir: str | None = None
+        if cfg.rollout.backend == "vllm":  # vLLM in this process samples; weights pushed after every update
+            import tempfile
+
+            from aha.rollout.vllm import VLLMBackend
+
+            if dist.world().size > 1:
+                raise ConfigError("rollout.backend=vllm runs in one process: use the native backend under torchrun")
+            self.vllm_dir = tempfile.mkdtemp(prefix="aha-vllm-")
+            self.engine = VLLMBackend.from_loaded(loaded, self.vllm_dir, kv_cache_gib=cfg.rollout.kv_cache_gib,
+                                                  max_num_seqs=cfg.max_rows)  # fmt: skip
         self.eval_engine = Engine(policy, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.eval_max_rows)
         updates = cfg.steps * cfg.mu * cfg.minibatches
         self.optimizer, self.scheduler = make_optimizer(loaded.model, cfg.optim, updates)
@@ -206,23 +218,30 @@ class Trainer:
             completions,
             [c.logprobs for _, c, _ in rows],
             [a for _, _, a in rows],
-            self.engine.pad_id,
+            self.eval_engine.pad_id,
         ).to(self.loaded.model.device)
-        # A sampler in another dtype: old log-probs from the trainer's own numbers, from the update's forward
-        # when there is one update, else from one extra forward before the first.
+        # A sampler in another dtype or another engine (vLLM): old log-probs from the trainer's own numbers,
+        # from the update's forward when there is one update, else from one extra forward before the first;
+        # vLLM's own log-probs weight the loss (truncated importance sampling, rollout.tis_cap).
         single = cfg.mu * cfg.minibatches == 1
-        if self.sampler is not None and not single:
+        vllm = self.vllm_dir is not None
+        if vllm:
+            batch.sampler_logp = batch.old_logp
+        foreign = self.sampler is not None or vllm
+        if foreign and not single:
             batch.old_logp = old_logprobs(self.loaded.model, batch, cfg.update, cfg.temperature)
         ref_model = None if self.ref is None else self.ref.model
         stats = update_passes(
             self.loaded.model, self.optimizer, self.scheduler, batch, cfg.update, mu=cfg.mu,
             minibatches=cfg.minibatches, seed=cfg.seed, step=step, ref_model=ref_model, temperature=cfg.temperature,
-            old_from_current=self.sampler is not None and single, empty=empty,
+            old_from_current=foreign and single, empty=empty, tis_cap=cfg.rollout.tis_cap if vllm else 0.0,
         )  # fmt: skip
         if self.copy is not None:
             self.copy.refresh(self.loaded.model)
         elif self.sampler is not None:
             sync_sampler(self.sampler, self.loaded.model)
+        if vllm:
+            self.engine.load_state(self.loaded)
         return stats
 
     def step(self, step: int) -> dict[str, Any]:
@@ -316,6 +335,11 @@ class Trainer:
         self.scorer.close()
         if self.general:
             self.general.scorer.close()
+        if self.vllm_dir is not None:
+            import shutil
+
+            self.engine.close()
+            shutil.rmtree(self.vllm_dir, ignore_errors=True)
 
 
 class General:
@@ -371,9 +395,13 @@ class General:
 
 def preflight(cfg: GRPOConfig) -> GRPOConfig:
     """The model, token budgets and task data, checked before a run directory or a model exists."""
+    import importlib.util
+
     from aha.options import check_recipe
 
     check_recipe(cfg)
+    if cfg.rollout.backend == "vllm" and importlib.util.find_spec("vllm") is None:
+        raise ConfigError('rollout.backend=vllm: vLLM is not installed (pip install -e ".[vllm]", README)')
     return cfg
 
 

@@ -31,6 +31,27 @@ from aha.run.prompts import PromptConfig
 from aha.tasks import TaskConfig
 from aha.track.reflection import DEFAULT_WORDS
 
+
+@dataclass(frozen=True, kw_only=True)
+class RolloutConfig:
+    """Who samples the rollouts: aha's engine, or vLLM in this process (`pip install -e ".[vllm]"`)."""
+
+    backend: str = "native"  # native | vllm
+    # vLLM's kernels differ from the trainer's, so its log-probs of a sample differ a little from the
+    # trainer's: each token's loss is weighted by min(pi_trainer / pi_sampler, tis_cap), truncated importance
+    # sampling (Yao et al. 2025); 0 turns the correction off. The native engine's numbers are the trainer's
+    # own up to rounding, and take no correction.
+    tis_cap: float = 2.0
+    kv_cache_gib: float = 2.0  # vLLM's KV cache (its CPU guide's VLLM_CPU_KVCACHE_SPACE)
+
+    def __post_init__(self) -> None:
+        problems = [one_of("backend", self.backend, ROLLOUT_BACKENDS), *out_of_range(self, ROLLOUT_RANGES)]
+        raise_problems(problems)
+
+
+ROLLOUT_BACKENDS = ("native", "vllm")
+ROLLOUT_RANGES = {"tis_cap": NON_NEGATIVE, "kv_cache_gib": Range(float, 0.0, low_open=True)}
+
 GRPO_RANGES = {  # GRPOConfig's numeric fields
     "advantage_eps": NON_NEGATIVE,
     "group_size": Range(int, 2, note="a group of one has no relative advantage"),
@@ -125,6 +146,7 @@ class GRPOConfig:
     # decoding), refreshed after every update; the trainer then takes the old log-probs from its own pass.
     # Held-out evaluations and checkpoints use the policy itself.
     sampler_dtype: str | None = None
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
     seed: int = 0
     device: str = "cpu"
     dtype: str | None = None

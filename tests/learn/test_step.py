@@ -169,3 +169,37 @@ def test_bf16_autocast_pass_is_close_to_fp32(tiny_llama_dir):
     assert (logps[0] - logps[1]).abs().max() < 0.05  # bf16 rounding of the matmuls only
     assert torch.nn.functional.cosine_similarity(grads[0], grads[1], dim=0) > 0.99
     assert all(p.dtype == torch.float32 for p in loaded.model.parameters())  # master weights stay fp32
+
+
+def test_truncated_importance_sampling_weights_each_token_by_the_capped_trainer_to_sampler_ratio(tiny_llama_dir):
+    """A sampler whose log-probs sit log(1.5) below the trainer's scales every token's loss, so the gradient,
+    by 1.5; log(3) below is capped at tis_cap 2; no correction without sampler log-probs or with cap 0."""
+    import math
+
+    def run(shift, cap):
+        loaded = load(tiny_llama_dir)
+        batch = _tiny_batch()
+        with torch.no_grad():
+            trainer = policy_logprobs(loaded.model, batch, 1.0)[0]
+        if shift is not None:
+            batch.sampler_logp = (trainer - shift) * batch.mask
+        captured = {}
+        optimizer = torch.optim.SGD(loaded.model.parameters(), lr=0.0)
+        optimizer.register_step_pre_hook(
+            lambda opt, args, kwargs: captured.update({n: p.grad.clone() for n, p in loaded.model.named_parameters()})
+        )
+        cfg = UpdateConfig(micro_rows=3, max_grad_norm=1e9)
+        stats = update(loaded.model, optimizer, batch, cfg, old_from_current=True, tis_cap=cap)
+        return captured, stats
+
+    plain, stats = run(None, 2.0)
+    assert "tis_mean" not in stats
+    for shift, cap, factor in ((math.log(1.5), 2.0, 1.5), (math.log(3.0), 2.0, 2.0), (math.log(3.0), 0.0, 1.0)):
+        grads, stats = run(shift, cap)
+        for name, grad in plain.items():
+            scale = float(grad.abs().max())  # float noise of sums over many tokens: relative to the tensor's scale
+            assert float((grads[name] - factor * grad).abs().max()) <= 1e-4 * scale + 1e-8, (shift, name)
+        if cap:
+            assert stats["tis_mean"] == pytest.approx(factor, rel=1e-5)
+            assert stats["tis_capped"] == (1.0 if factor == cap else 0.0)
+            assert stats["sampler_logp_gap"] == pytest.approx(shift, rel=1e-4)
