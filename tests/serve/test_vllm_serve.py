@@ -24,6 +24,7 @@ from aha.rollout.remote import EndpointBackend
 from aha.serve.client import ChatEndpoint
 from aha.types import SamplingParams
 
+pytestmark = pytest.mark.vllm  # the suite of the vLLM venv: .venv-vllm/bin/python -m pytest -m vllm
 pytest.importorskip("vllm", reason="vLLM is not installed here (it has its own venv: README, 'vLLM')")
 
 QUESTIONS = (

@@ -15,6 +15,7 @@ from aha.rewards import REWARDS, register
 from aha.stages.grpo import GRPOConfig, run
 from aha.track.run_dir import RunDir
 
+pytestmark = pytest.mark.vllm  # the suite of the vLLM venv: .venv-vllm/bin/python -m pytest -m vllm
 pytest.importorskip("vllm", reason="vLLM is not installed here (it has its own venv: README, 'vLLM')")
 
 # A reward that varies on any text (the share of letters), so every group has distinct rewards and every
