@@ -1,5 +1,5 @@
-"""The `aha bench ...` commands: side-by-side speed benchmarks (aha against transformers, TRL and
-math-verify), each parsed here and run by its module in `aha.bench`."""
+"""The `aha bench ...` commands: side-by-side speed benchmarks (aha against transformers, TRL, math-verify
+and, where installed, vLLM), each parsed here and run by its module in `aha.bench`."""
 
 from __future__ import annotations
 
@@ -25,7 +25,9 @@ def add_bench_commands(commands: Any) -> None:
     """Add `bench` and its benchmarks to the `aha` command's subparsers."""
     bench = commands.add_parser("bench", help="side-by-side performance benchmarks")
     benches = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
-    bench_generate = benches.add_parser("generate", help="aha's engine vs transformers generate, tokens/s")
+    bench_generate = benches.add_parser(
+        "generate", help="aha's engine vs transformers generate (and vLLM where installed), tokens/s"
+    )
     options.add_model_options(bench_generate)
     bench_generate.add_argument(
         "--prompts",
@@ -38,7 +40,10 @@ def add_bench_commands(commands: Any) -> None:
         "--repeat",
         type=COUNT.parse,
         default=GenerateBenchConfig.repeat,
-        help="timed rounds, both sides each; prints the median round (default %(default)s)",
+        help="timed rounds, every side in each; prints the median round (default %(default)s)",
+    )
+    bench_generate.add_argument(
+        "--no-vllm", action="store_true", help="leave out the vLLM column (it runs where vLLM is installed)"
     )
     bench_generate.add_argument("--json", action="store_true", help="print the figures as one JSON line")
     g = GenerateBenchConfig
@@ -342,6 +347,7 @@ def _bench_generate(args: argparse.Namespace) -> int:
         device=args.device,
         dtype=args.dtype,
         repeat=args.repeat,
+        vllm=not args.no_vllm,
     )
     result = run(cfg)
     if args.json:
@@ -352,15 +358,22 @@ def _bench_generate(args: argparse.Namespace) -> int:
         f"{result['prompts']} prompts x {result['n']} samples x {result['max_new_tokens']} new tokens"
         + (" (EOS ignored)" if result["ignore_eos"] else "")
     )
-    for name in ("transformers", "aha"):
-        print(
-            f"  {name:<13} {result[name + '_tokens']:>6} tokens in {result[name + '_seconds']:>7.2f} s = "
-            f"{result[name + '_tokens_per_s']:>7.1f} tokens/s"
-        )
+    for name in ("transformers", "aha", "vllm"):
+        if name + "_tokens" in result:
+            print(
+                f"  {name:<13} {result[name + '_tokens']:>6} tokens in {result[name + '_seconds']:>7.2f} s = "
+                f"{result[name + '_tokens_per_s']:>7.1f} tokens/s"
+            )
     print(f"  ratio aha / transformers: {result['ratio']:.2f}x")
+    if result["vllm_skipped"] is None:
+        print(f"  ratio aha / vllm: {result['aha_vllm_ratio']:.2f}x")
+        if result["vllm_preload"]:
+            print(f"  (vLLM: {result['vllm_preload']})")
+    else:
+        print(f"  vllm: skipped, {result['vllm_skipped']}")
     if len(result["round_ratios"]) > 1:
         rounds = ", ".join(f"{r:.2f}x" for r in result["round_ratios"])
-        print(f"  (the median of {len(result['round_ratios'])} rounds, each both sides back to back: {rounds})")
+        print(f"  (the median of {len(result['round_ratios'])} rounds, each timing every side back to back: {rounds})")
     return 0
 
 

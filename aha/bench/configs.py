@@ -32,7 +32,8 @@ class GenerateBenchConfig:
     seed: int = 0
     device: str = "cpu"
     dtype: str | None = None
-    repeat: int = 1  # timed rounds, each transformers then aha back to back; the median round is reported
+    repeat: int = 1  # timed rounds, each transformers, aha (then vLLM) back to back; the median round is reported
+    vllm: bool = True  # a third column, vLLM in this process, where it is installed (on the CPU); False leaves it out
 
     def __post_init__(self) -> None:
         check(self, RANGES)

@@ -1,17 +1,30 @@
-"""`aha bench generate`: tokens/s of aha's engine and of transformers' `generate`, side by side.
+"""`aha bench generate`: tokens/s of aha's engine and of transformers' `generate`, side by side, and of vLLM
+where it is installed (`aha.rollout.vllm`, in its own venv).
 
-Both run in the same process on the same weights, prompts, batch, sampling settings and lengths. Tokens
-are counted the same way for both: every generated token up to and including the EOS that ends a
+All run in the same process on the same weights, prompts, batch, sampling settings and lengths. Tokens
+are counted the same way for all: every generated token up to and including the EOS that ends a
 completion (transformers keeps padding finished rows until the whole batch is done; those pads are not
 counted). With ignore_eos every completion runs to max_new_tokens, which measures pure decoding.
+
+vLLM runs as `VLLMBackend` runs it for training: in this process, fp32 (the bench's dtype), eager, with its
+KV cache sized explicitly; it is built before the others warm up, since building it changes the process
+(vLLM's CPU worker binds memory to a NUMA node and freezes torch's thread count), so every column is timed
+in the same process state. Its CPU guide's preloads (tcmalloc, Intel OpenMP) would change the whole
+process, the other columns included, so they are left to the caller (`LD_PRELOAD`) and the figures say
+which are missing.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import statistics
+import tempfile
 import time
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -64,13 +77,47 @@ def count_generated(generated: torch.Tensor, eos_ids: set[int], ignore_eos: bool
     return total
 
 
-def run(cfg: GenerateBenchConfig) -> dict[str, Any]:
-    """Time both engines `repeat` times each (after an untimed call of the same size); return the figures
-    of the median round (by ratio; the lower middle one for an even count) and every round's ratio.
+def vllm_skip_reason(cfg: GenerateBenchConfig) -> str | None:
+    """Why the vLLM column is left out, or None when it runs."""
+    if not cfg.vllm:
+        return "left out (--no-vllm)"
+    if importlib.util.find_spec("vllm") is None:
+        return "vLLM is not installed in this environment (it has its own venv: see aha/rollout/vllm.py)"
+    if cfg.device != "cpu":
+        return f"the vLLM column runs on the CPU only, not on {cfg.device}"
+    return None
 
-    Both sides run with glibc keeping freed memory for reuse (`keep_freed_memory`), as `aha eval` and
-    `aha generate` set it; it is process-wide, so it is set before either side runs.
+
+def vllm_side(
+    loaded: LoadedModel, directory: Path, prompts: list[list[int]], params: SamplingParams, stack: ExitStack
+) -> Callable[[int], int]:
+    """A function generating with vLLM on `loaded`'s weights (saved to `directory`) that returns its token
+    count; the engine is shut down when `stack` closes."""
+    from aha.rollout.vllm import VLLMBackend
+
+    dtype = str(loaded.model.dtype).removeprefix("torch.")
+    backend = stack.enter_context(VLLMBackend.from_loaded(loaded, directory, dtype=dtype))
+
+    def run_vllm(max_new_tokens: int) -> int:
+        sized = dataclasses.replace(params, max_new_tokens=max_new_tokens)
+        return sum(len(c.token_ids) for group in backend.generate(prompts, sized) for c in group)
+
+    return run_vllm
+
+
+def run(cfg: GenerateBenchConfig) -> dict[str, Any]:
+    """Time the engines `repeat` times each (after an untimed call of the same size); return the figures
+    of the median round (by the ratio aha / transformers; the lower middle one for an even count) and every
+    round's ratio.
+
+    All sides run with glibc keeping freed memory for reuse (`keep_freed_memory`), as `aha eval` and
+    `aha generate` set it; it is process-wide, so it is set before any side runs.
     """
+    with ExitStack() as stack:
+        return _run(cfg, stack)
+
+
+def _run(cfg: GenerateBenchConfig, stack: ExitStack) -> dict[str, Any]:
     keep_freed_memory()
     loaded = load(cfg.model, device=cfg.device, dtype=cfg.dtype)
     template = get_template("chat" if getattr(loaded.tokenizer, "chat_template", None) else "raw")
@@ -88,6 +135,11 @@ def run(cfg: GenerateBenchConfig) -> dict[str, Any]:
     engine = Engine(
         loaded.model, loaded.tokenizer, loaded.eos_token_ids, max_rows=cfg.prompts * cfg.n, frozen_weights=True
     )
+    skipped = vllm_skip_reason(cfg)
+    run_vllm = None
+    if skipped is None:
+        directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aha-bench-vllm-")))
+        run_vllm = vllm_side(loaded, directory / "model", prompts, params, stack)
     hf = reference_model(loaded)
     eos = list(loaded.eos_token_ids)
     pad = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else eos[0]
@@ -118,14 +170,16 @@ def run(cfg: GenerateBenchConfig) -> dict[str, Any]:
             )
         return count_generated(out[:, width:], set(eos), cfg.ignore_eos)
 
-    runs = (("transformers", run_hf), ("aha", run_native))
+    runs: tuple[tuple[str, Callable[[int], int]], ...] = (("transformers", run_hf), ("aha", run_native))
+    if run_vllm is not None:
+        runs += (("vllm", run_vllm),)
     for _, fn in runs:
-        # Warm-up: one untimed call of the same size, so that neither side's timed call pays first-call
+        # Warm-up: one untimed call of the same size, so that no side's timed call pays first-call
         # allocations, lazy initialisation or (on a VM that backs memory lazily) first touches of its pages.
         fn(cfg.max_new_tokens)
-    # On a shared VM the speed drifts between fast and slow phases; each round times both sides back to
+    # On a shared VM the speed drifts between fast and slow phases; each round times every side back to
     # back, so a round's ratio compares them in the same phase, and the median round is reported.
-    rounds: list[tuple[Timing, Timing]] = []
+    rounds: list[list[Timing]] = []
     for _ in range(cfg.repeat):
         timed = []
         for name, fn in runs:
@@ -134,9 +188,9 @@ def run(cfg: GenerateBenchConfig) -> dict[str, Any]:
             tokens = fn(cfg.max_new_tokens)
             _sync(cfg.device)
             timed.append(Timing(name, tokens, time.perf_counter() - start))
-        rounds.append((timed[0], timed[1]))
-    ratios = [ours.tokens_per_second / base.tokens_per_second for base, ours in rounds]
-    base, ours = rounds[ratios.index(statistics.median_low(ratios))]
+        rounds.append(timed)
+    ratios = [ours.tokens_per_second / base.tokens_per_second for base, ours, *_ in rounds]
+    base, ours, *others = rounds[ratios.index(statistics.median_low(ratios))]
     return {
         "model": cfg.model,
         "device": cfg.device,
@@ -154,6 +208,23 @@ def run(cfg: GenerateBenchConfig) -> dict[str, Any]:
         "aha_tokens_per_s": round(ours.tokens_per_second, 1),
         "ratio": round(ours.tokens_per_second / base.tokens_per_second, 2),
         "round_ratios": [round(r, 2) for r in ratios],
+        **_vllm_figures(others[0] if others else None, ours, skipped),
+    }
+
+
+def _vllm_figures(timing: Timing | None, ours: Timing, skipped: str | None) -> dict[str, Any]:
+    """The vLLM column of the median round, or why there is none."""
+    if timing is None:
+        return {"vllm_skipped": skipped}
+    from aha.rollout.vllm import preload_hint
+
+    return {
+        "vllm_skipped": None,
+        "vllm_tokens": timing.tokens,
+        "vllm_seconds": round(timing.seconds, 2),
+        "vllm_tokens_per_s": round(timing.tokens_per_second, 1),
+        "aha_vllm_ratio": round(ours.tokens_per_second / timing.tokens_per_second, 2),
+        "vllm_preload": preload_hint(),
     }
 
 
