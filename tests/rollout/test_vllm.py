@@ -25,31 +25,18 @@ from aha.models import load
 from aha.rollout.engine import Engine
 from aha.rollout.vllm import VLLMBackend  # imports vLLM only when a backend is built
 from aha.types import GenerationBackend, SamplingParams
+from tests.helpers import SIXTEEN_QUESTIONS
 
 pytestmark = pytest.mark.vllm  # the suite of the vLLM venv: .venv-vllm/bin/python -m pytest -m vllm
 pytest.importorskip("vllm", reason="vLLM is not installed here (it has its own venv: see aha/rollout/vllm.py)")
 
 TOLERANCE = 2e-4  # per-token log-prob, vLLM against aha (measured at most 6e-5, see above)
 
-QUESTIONS = (
-    *(f"What is {a} + {b}?" for a, b in ((12, 35), (7, 8), (40, 2), (99, 1), (23, 19), (5, 61))),
-    "Write a haiku about autumn leaves.",
-    "Explain in two sentences why the sky is blue.",
-    "Name three prime numbers.",
-    "Translate 'good morning' into French.",
-    "What is the capital of Italy?",
-    "Count from one to five.",
-    "Give me a word that rhymes with cat.",
-    "Is 17 a prime number? Answer yes or no.",
-    "What colour is grass?",
-    "Say hello in Spanish.",
-)
-
 
 @pytest.fixture(scope="module")
 def prompts(smollm):
     template = get_template("chat")
-    return [template.encode(q, smollm.tokenizer) for q in QUESTIONS]  # 16 prompts
+    return [template.encode(q, smollm.tokenizer) for q in SIXTEEN_QUESTIONS]  # 16 prompts
 
 
 @pytest.fixture(scope="module")

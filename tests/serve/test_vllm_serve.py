@@ -23,23 +23,10 @@ from aha.rollout.engine import Engine
 from aha.rollout.remote import EndpointBackend
 from aha.serve.client import ChatEndpoint
 from aha.types import SamplingParams
+from tests.helpers import SIXTEEN_QUESTIONS
 
 pytestmark = pytest.mark.vllm  # the suite of the vLLM venv: .venv-vllm/bin/python -m pytest -m vllm
 pytest.importorskip("vllm", reason="vLLM is not installed here (it has its own venv: README, 'vLLM')")
-
-QUESTIONS = (
-    *(f"What is {a} + {b}?" for a, b in ((12, 35), (7, 8), (40, 2), (99, 1), (23, 19), (5, 61))),
-    "Write a haiku about autumn leaves.",
-    "Explain in two sentences why the sky is blue.",
-    "Name three prime numbers.",
-    "Translate 'good morning' into French.",
-    "What is the capital of Italy?",
-    "Count from one to five.",
-    "Give me a word that rhymes with cat.",
-    "Is 17 a prime number? Answer yes or no.",
-    "What colour is grass?",
-    "Say hello in Spanish.",
-)
 
 
 def _free_port() -> int:
@@ -89,7 +76,7 @@ def vllm_server(smollm, tmp_path_factory):
 
 def test_greedy_text_through_vllm_serve_equals_the_native_engines(smollm, vllm_server):
     template = get_template("chat")
-    prompts = [template.encode(q, smollm.tokenizer) for q in QUESTIONS]
+    prompts = [template.encode(q, smollm.tokenizer) for q in SIXTEEN_QUESTIONS]
     greedy = SamplingParams(n=1, temperature=0.0, max_new_tokens=32)
     backend = EndpointBackend(ChatEndpoint(vllm_server, model="smollm2"), smollm.tokenizer, concurrency=8)
     served = backend.generate(prompts, greedy)
