@@ -38,9 +38,10 @@ offset", vLLM 0.32), so a long prompt would end the call.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,25 @@ def preload_hint() -> str | None:
     if not missing:
         return None
     return f"LD_PRELOAD lacks {' and '.join(missing)} (vLLM's CPU guide preloads them for speed)"
+
+
+@contextlib.contextmanager
+def _global_rng_kept() -> Iterator[None]:
+    """Restore torch's (CPU and CUDA), numpy's and Python's global generator states on the way out: building an
+    engine in this process reseeds them, which would change the trainer's draws from them."""
+    import random
+
+    import numpy as np
+
+    from aha.models.checkpoint import rng_state, set_rng_state
+
+    states = (rng_state(), np.random.get_state(), random.getstate())
+    try:
+        yield
+    finally:
+        set_rng_state(states[0])
+        np.random.set_state(states[1])
+        random.setstate(states[2])
 
 
 def checkpoint_names(directory: Path) -> set[str]:
@@ -104,18 +124,19 @@ class VLLMBackend:
 
         self.model_dir = Path(model_dir)
         self.max_model_len = max_model_len or context_length(self.model_dir) or 2048
-        self.llm = LLM(
-            model=str(self.model_dir),
-            dtype=dtype,
-            enforce_eager=True,
-            logprobs_mode="processed_logprobs",
-            kv_cache_memory_bytes=int(kv_cache_gib * (1 << 30)),
-            max_model_len=self.max_model_len,
-            enable_chunked_prefill=False,
-            max_num_batched_tokens=max(self.max_model_len, 2048),
-            max_num_seqs=max_num_seqs,
-            seed=0,
-        )
+        with _global_rng_kept():  # vLLM seeds torch's, numpy's and Python's global generators in its worker
+            self.llm = LLM(
+                model=str(self.model_dir),
+                dtype=dtype,
+                enforce_eager=True,
+                logprobs_mode="processed_logprobs",
+                kv_cache_memory_bytes=int(kv_cache_gib * (1 << 30)),
+                max_model_len=self.max_model_len,
+                enable_chunked_prefill=False,
+                max_num_batched_tokens=max(self.max_model_len, 2048),
+                max_num_seqs=max_num_seqs,
+                seed=0,
+            )
         self.weight_names = checkpoint_names(self.model_dir)
         self.tokenizer = self.llm.get_tokenizer()
         self.eos_token_ids = tuple(eos_token_ids) if eos_token_ids is not None else self._model_eos()

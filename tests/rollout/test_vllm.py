@@ -14,6 +14,7 @@ of greedy completions differ from the native engine's by at most 6e-5, and from 
 from __future__ import annotations
 
 import dataclasses
+import random
 
 import pytest
 import torch
@@ -48,9 +49,16 @@ def model_dir(smollm, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def backend(model_dir):
+def built(model_dir):
+    """The module's engine, with the global RNG states from before and after building it."""
+    before = (torch.get_rng_state(), random.getstate())
     with VLLMBackend(model_dir, max_model_len=1024) as backend:
-        yield backend
+        yield backend, before, (torch.get_rng_state(), random.getstate())
+
+
+@pytest.fixture(scope="module")
+def backend(built):
+    return built[0]
 
 
 def trainer_logprobs(model, prompt, completion, temperature):
@@ -78,6 +86,12 @@ def gap(a, b):
 def test_backend_meets_the_protocol_and_takes_the_models_eos(backend, smollm):
     assert isinstance(backend, GenerationBackend)
     assert backend.eos_token_ids == smollm.eos_token_ids
+
+
+def test_building_the_engine_leaves_the_global_generators_as_they_were(built):
+    # vLLM's worker seeds torch's, numpy's and Python's generators with its own seed (0), in this process
+    _, (torch_before, python_before), (torch_after, python_after) = built
+    assert torch.equal(torch_before, torch_after) and python_before == python_after
 
 
 def test_greedy_equals_the_native_engine_token_for_token(backend, smollm, prompts):
